@@ -1,0 +1,45 @@
+# Two entry points: `make run` (serve the shipped model) and `make test` (lint + the test suite).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint format train evaluate bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.serve: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.serve
+
+run: $(VENV)/.serve
+	$(BIN)/python -m app --host $(HOST) --port $(PORT)
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+# pytest exits 5 when nothing was collected: that is a failure here, not a pass.
+test: lint
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+format: $(VENV)/.dev
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+train: $(VENV)/.dev
+	$(BIN)/python -m training
+
+evaluate: $(VENV)/.dev
+	$(BIN)/python -m training evaluate
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

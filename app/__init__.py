@@ -1,0 +1,3 @@
+"""mnist-serve: a FastAPI inference service for the Keras MNIST network."""
+
+__version__ = "1.0.0"

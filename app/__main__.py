@@ -1,0 +1,63 @@
+"""`python -m app`: run the service under uvicorn; flags override MNIST_API_* variables."""
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from app.model_file import ModelLoadError, check_model_file
+from app.settings import Settings, env_name
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m app",
+        description="Serve the MNIST classifier over HTTP. Every setting can also be given as "
+        "an MNIST_API_* environment variable (see the README).",
+    )
+    parser.add_argument("--host", help="bind address (default: 127.0.0.1, $MNIST_API_HOST)")
+    parser.add_argument("--port", type=int, help="bind port (default: 8000, $MNIST_API_PORT)")
+    parser.add_argument(
+        "--workers", type=int, help="worker processes (default: 1, $MNIST_API_WORKERS)"
+    )
+    parser.add_argument(
+        "--model", type=Path, help="the .keras model (default: models/, $MNIST_API_MODEL_PATH)"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    # Workers are separate processes that build their own Settings: pass flags on through the env.
+    for field, value in (
+        ("host", args.host),
+        ("port", args.port),
+        ("workers", args.workers),
+        ("model_path", args.model),
+    ):
+        if value is not None:
+            os.environ[env_name(field)] = str(value)
+    try:
+        settings = Settings()
+        check_model_file(settings.model_path, f"--model or {env_name('model_path')}")
+    except (ModelLoadError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    import uvicorn
+
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,26 @@
+"""Request-scoped access to what the lifespan built: settings, classifier, batching engine."""
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from app.batching import BatchingEngine
+from app.inference import Classifier
+from app.settings import Settings
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def get_classifier(request: Request) -> Classifier:
+    return request.app.state.classifier  # type: ignore[no-any-return]
+
+
+def get_engine(request: Request) -> BatchingEngine:
+    return request.app.state.engine  # type: ignore[no-any-return]
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ClassifierDep = Annotated[Classifier, Depends(get_classifier)]
+EngineDep = Annotated[BatchingEngine, Depends(get_engine)]

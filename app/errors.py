@@ -1,0 +1,68 @@
+"""Domain errors -> HTTP responses, in one place; and the error responses documented per route."""
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from app.batching import Overloaded
+from app.preprocessing import (
+    EmptyImage,
+    ImageError,
+    ImageTooLarge,
+    NoInk,
+    UndecodableImage,
+    UnsupportedFormat,
+)
+from app.schemas import ErrorResponse
+
+logger = logging.getLogger(__name__)
+
+IMAGE_ERROR_STATUS: dict[type[ImageError], int] = {
+    EmptyImage: 400,
+    UndecodableImage: 400,
+    UnsupportedFormat: 415,
+    ImageTooLarge: 413,
+    NoInk: 422,
+}
+
+
+def image_error_status(exc: ImageError) -> int:
+    """The HTTP status for an image that cannot be used."""
+    return IMAGE_ERROR_STATUS.get(type(exc), 400)
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorResponse, "description": description}
+
+
+PREDICT_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _error("empty, corrupt or truncated image"),
+    413: _error("body over the upload limit, too many pixels, or too many files"),
+    415: _error("not an image in an accepted format (PNG, JPEG, GIF, BMP, WebP, TIFF)"),
+    422: _error("missing `file` field, not multipart, or an image with no digit in it"),
+    503: _error("inference queue full: retry after the `Retry-After` seconds"),
+}
+
+
+async def _image_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ImageError)
+    return JSONResponse({"detail": str(exc)}, status_code=image_error_status(exc))
+
+
+async def _overloaded(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, Overloaded)
+    headers = {"Retry-After": str(exc.retry_after)}
+    return JSONResponse({"detail": str(exc)}, status_code=503, headers=headers)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    return JSONResponse({"detail": "internal error; see the server log"}, status_code=500)
+
+
+def register_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ImageError, _image_error)
+    app.add_exception_handler(Overloaded, _overloaded)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,80 @@
+"""Assemble the FastAPI app: settings, lifespan (load + warm the model once), routers, handlers."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+from fastapi import FastAPI
+
+from app import __version__
+from app.batching import BatchingEngine
+from app.errors import register_error_handlers
+from app.inference import Classifier, configure_threads
+from app.logs import configure_logging
+from app.middleware import BodySizeLimit, QuietStartupFailure, RequestLog
+from app.routes import health, predict
+from app.settings import Settings, env_name
+
+logger = logging.getLogger(__name__)
+
+DESCRIPTION = """
+Classifies handwritten digits with the Keras tutorial's MNIST network (784 -> 512 -> 512 -> 10).
+
+Upload a PNG, JPEG, GIF, BMP, WebP or TIFF to **POST /predict**: a 28x28 MNIST digit is used as
+it is; any other image (a canvas drawing, a photo or scan of paper, a screenshot) is first
+normalised the way MNIST was made. Every error is JSON with a `detail` message.
+"""
+
+
+def build_engine(classifier: Classifier, settings: Settings) -> BatchingEngine:
+    return BatchingEngine(
+        classifier.predict,
+        max_batch=settings.batch_max_size,
+        max_wait_s=settings.batch_max_wait_ms / 1000,
+        max_queue=settings.queue_max_rows,
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The service; its model is loaded when the lifespan starts, not at import or creation."""
+    settings = settings or Settings()
+    configure_logging(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_threads(settings.inference_threads)
+        classifier = Classifier.load(settings.model_path, env_name("model_path"))
+        engine = build_engine(classifier, settings)
+        engine.start()
+        app.state.classifier = classifier
+        app.state.engine = engine
+        app.state.loaded_at = datetime.now(UTC).isoformat(timespec="seconds")
+        app.state.ready = True
+        logger.info(
+            "serving %s v%s from %s",
+            classifier.info.name,
+            classifier.info.version,
+            settings.model_path,
+        )
+        try:
+            yield
+        finally:
+            app.state.ready = False
+            await engine.stop()
+
+    app = FastAPI(
+        title="MNIST digit classifier",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.ready = False
+    register_error_handlers(app)
+    app.include_router(predict.router)
+    app.include_router(health.router)
+    app.add_middleware(BodySizeLimit, limit=settings.max_upload_bytes)
+    app.add_middleware(RequestLog)
+    app.add_middleware(QuietStartupFailure)
+    return app

@@ -1,0 +1,138 @@
+"""Pure ASGI middleware: body-size limit, one log line per request, quiet startup errors."""
+
+import json
+import logging
+import sys
+import time
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.model_file import ModelLoadError
+
+logger = logging.getLogger("app.access")
+
+
+async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
+    payload = json.dumps(body).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(payload)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+class BodySizeLimit:
+    """413 for bodies over `limit` bytes, judged by Content-Length or while streaming in."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        message = f"request body is larger than the {self.limit}-byte limit"
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await _send_json(send, 413, {"detail": message})
+            return
+        seen = 0
+        exceeded = False
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal seen, exceeded
+            received = await receive()
+            if received["type"] == "http.request":
+                seen += len(received.get("body", b""))
+                if seen > self.limit:
+                    exceeded = True
+                    raise _BodyTooLarge
+            return received
+
+        async def guarded_send(sent: Message) -> None:
+            nonlocal started
+            if exceeded:
+                return  # the app's reaction to the aborted read is replaced by our 413
+            started = started or sent["type"] == "http.response.start"
+            await send(sent)
+
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except _BodyTooLarge:
+            pass
+        except Exception:
+            if not exceeded:
+                raise
+        if exceeded and not started:
+            await _send_json(send, 413, {"detail": message})
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class RequestLog:
+    """Log method, path, status, latency, request id (and prediction) once per HTTP request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = (
+            dict(scope["headers"]).get(b"x-request-id", b"")[:64].decode("latin-1")
+            or uuid.uuid4().hex
+        )
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode("latin-1")))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            fields: dict[str, Any] = {
+                "method": scope["method"],
+                "path": scope["path"],
+                "status": status,
+                "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+                "request_id": request_id,
+            }
+            prediction = scope.get("state", {}).get("prediction")
+            if prediction is not None:
+                fields["digit"], fields["confidence"] = prediction
+            logger.info("request", extra={"fields": fields})
+
+
+class QuietStartupFailure:
+    """Report a ModelLoadError at startup as its one-line message instead of a traceback."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_short(message: Message) -> None:
+            error = sys.exc_info()[1]
+            if message["type"] == "lifespan.startup.failed" and isinstance(error, ModelLoadError):
+                message = {**message, "message": f"startup failed: {error}"}
+            await send(message)
+
+        await self.app(scope, receive, send_short)

@@ -1,0 +1,217 @@
+"""Pure preprocessing: uploaded bytes -> validated PIL image -> the 28x28 digit the model sees.
+
+No web framework and no Keras here. Anything that is not a digit image raises an `ImageError`
+subclass whose message names what was expected and what was found.
+"""
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
+
+from app.pixels import IMAGE_SIDE, to_model_input
+
+# Pillow format names we decode; MPO is how Pillow names many camera JPEGs.
+ACCEPTED_FORMATS = ("PNG", "JPEG", "MPO", "GIF", "BMP", "WEBP", "TIFF")
+ACCEPTED_FORMATS_TEXT = "PNG, JPEG, GIF, BMP, WebP, TIFF"
+DIGIT_BOX = 20  # MNIST fits each digit's longer side into 20 px ...
+CENTRE = 14.0  # ... and puts its centre of mass at pixel (14, 14) of the 28x28 frame.
+MIN_INK_CONTRAST = 40  # gray levels between paper and ink below which nothing is drawn
+NOISE_FLOOR = 0.2  # fraction of the ink's peak below which a pixel counts as background
+DENOISE_MIN_SIDE = 64  # images at least this large get a 3x3 median filter against speckle
+
+
+class ImageError(ValueError):
+    """An upload that cannot be turned into a digit; subclasses say why."""
+
+
+class EmptyImage(ImageError):
+    """The upload has no bytes."""
+
+
+class UndecodableImage(ImageError):
+    """A known image format whose data is corrupt, truncated or zero-sized."""
+
+
+class UnsupportedFormat(ImageError):
+    """Not an image, or an image format the service does not accept."""
+
+
+class ImageTooLarge(ImageError):
+    """More pixels than the configured limit (or a decompression bomb)."""
+
+
+class NoInk(ImageError):
+    """A decodable image with nothing drawn on it."""
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    pixels: NDArray[np.uint8]  # (28, 28), MNIST convention: light digit on black
+    format: str
+    size: tuple[int, int]  # width, height of the upload
+    normalized: bool  # False when the upload already was an MNIST-style 28x28 digit
+
+    def vector(self) -> NDArray[np.float32]:
+        """The model input: float32 (784,) in [0, 1]."""
+        return to_model_input(self.pixels)
+
+
+def prepare_image(data: bytes, *, max_pixels: int, normalize: bool = True) -> PreparedImage:
+    """Decode an upload and turn it into the 28x28 uint8 digit the model was trained on."""
+    image, format_name = decode_image(data, max_pixels=max_pixels)
+    gray = to_grayscale(image)
+    if is_mnist_digit(gray):
+        pixels, normalized = gray, False
+    elif normalize:
+        pixels, normalized = normalize_digit(gray), True
+    else:
+        pixels, normalized = resize_plain(gray), False
+    return PreparedImage(pixels, format_name, image.size, normalized)
+
+
+def decode_image(data: bytes, *, max_pixels: int) -> tuple[Image.Image, str]:
+    """Open and fully decode an accepted image, upright (EXIF applied); return it and its format."""
+    if not data:
+        raise EmptyImage("the uploaded file is empty (0 bytes)")
+    try:
+        image = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError:
+        raise UnsupportedFormat(
+            f"not a recognised image; accepted formats: {ACCEPTED_FORMATS_TEXT}"
+        ) from None
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLarge(f"image rejected as a decompression bomb: {exc}") from None
+    except Exception as exc:  # Pillow plugins raise many types on corrupt headers
+        raise UndecodableImage(f"the image header could not be read: {_reason(exc)}") from None
+    if image.format not in ACCEPTED_FORMATS:
+        raise UnsupportedFormat(
+            f"image format {image.format} is not accepted; accepted formats: "
+            f"{ACCEPTED_FORMATS_TEXT}"
+        )
+    width, height = image.size
+    if width <= 0 or height <= 0:
+        raise UndecodableImage(f"the {image.format} image has no pixels ({width}x{height})")
+    if width * height > max_pixels:
+        raise ImageTooLarge(
+            f"the image is {width}x{height} = {width * height} pixels; the limit is {max_pixels}"
+        )
+    try:
+        image.load()  # the first frame only, for animations and multi-page files
+    except Exception as exc:
+        raise UndecodableImage(
+            f"the {image.format} image data is corrupt or truncated: {_reason(exc)}"
+        ) from None
+    return _upright(image), "JPEG" if image.format == "MPO" else image.format
+
+
+def to_grayscale(image: Image.Image) -> NDArray[np.uint8]:
+    """8-bit gray pixels, transparency flattened onto a background that contrasts with the ink."""
+    if image.mode in ("I", "F") or image.mode.startswith("I;16"):
+        values = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") or values.max() > 255 else 255.0
+        if image.mode == "F" and values.max() <= 1.0:
+            top = 1.0
+        return np.rint(np.clip(values / top, 0, 1) * 255).astype(np.uint8)
+    has_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
+    if not has_alpha:
+        return np.asarray(image.convert("L"), dtype=np.uint8)
+    rgba = image.convert("RGBA")
+    luminance = np.asarray(rgba.convert("RGB").convert("L"), dtype=np.float64)
+    alpha = np.asarray(rgba.getchannel("A"), dtype=np.float64) / 255.0
+    weight = alpha.sum()
+    ink_level = (luminance * alpha).sum() / weight if weight > 0 else 0.0
+    # Dark strokes on transparent pixels (a canvas export) go onto white, light strokes onto black.
+    background = 255.0 if ink_level < 128 else 0.0
+    flat = luminance * alpha + background * (1.0 - alpha)
+    return np.rint(flat).astype(np.uint8)
+
+
+def is_mnist_digit(gray: NDArray[np.uint8]) -> bool:
+    """True for a 28x28 light-on-dark digit already centred by mass, as MNIST's are."""
+    if gray.shape != (IMAGE_SIDE, IMAGE_SIDE) or _border(gray).mean() >= 64:
+        return False
+    mass = gray.astype(np.float64)
+    total = mass.sum()
+    if total == 0:
+        return False
+    cy, cx = _centre_of_mass(mass, total)
+    return abs(cy - CENTRE) <= 1.5 and abs(cx - CENTRE) <= 1.5
+
+
+def normalize_digit(gray: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """MNIST's own recipe: polarity, background removal, crop, fit 20 px, centre of mass at 14."""
+    ink = _ink(gray)
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    height, width = crop.shape
+    scale = DIGIT_BOX / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    resample = Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BILINEAR
+    small = np.asarray(Image.fromarray(crop.astype(np.float32)).resize(size, resample))
+    small = np.clip(small, 0.0, 1.0)
+    cy, cx = _centre_of_mass(small.astype(np.float64), float(small.sum()))
+    top = int(np.clip(round(CENTRE - cy), 0, IMAGE_SIDE - small.shape[0]))
+    left = int(np.clip(round(CENTRE - cx), 0, IMAGE_SIDE - small.shape[1]))
+    frame = np.zeros((IMAGE_SIDE, IMAGE_SIDE), dtype=np.float32)
+    frame[top : top + small.shape[0], left : left + small.shape[1]] = small
+    return np.rint(frame / frame.max() * 255).astype(np.uint8)
+
+
+def resize_plain(gray: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """Normalisation switched off: the gray image squeezed to 28x28, nothing else."""
+    if gray.shape == (IMAGE_SIDE, IMAGE_SIDE):
+        return gray
+    image = Image.fromarray(gray).resize((IMAGE_SIDE, IMAGE_SIDE), Image.Resampling.LANCZOS)
+    return np.asarray(image, dtype=np.uint8)
+
+
+def encode_png(pixels: NDArray[np.uint8]) -> bytes:
+    """PNG bytes of a 2-D uint8 image."""
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _ink(gray: NDArray[np.uint8]) -> NDArray[np.float32]:
+    """Ink intensity in [0, 1] on a zero background; raise NoInk if nothing stands out."""
+    if min(gray.shape) >= DENOISE_MIN_SIDE:
+        gray = np.asarray(Image.fromarray(gray).filter(ImageFilter.MedianFilter(3)))
+    values = gray.astype(np.float32)
+    background = float(np.median(_border(values)))
+    if background > 127:  # dark ink on light paper: MNIST is the other way round
+        values, background = 255.0 - values, 255.0 - background
+    ink = np.clip(values - background, 0.0, None)
+    peak = float(ink.max())
+    if peak < MIN_INK_CONTRAST:
+        raise NoInk(
+            f"no digit found: the image is blank (ink contrast {peak:.0f} of 255, "
+            f"at least {MIN_INK_CONTRAST} needed)"
+        )
+    ink /= peak
+    ink[ink < NOISE_FLOOR] = 0.0
+    return ink
+
+
+def _border(values: np.ndarray) -> np.ndarray:
+    return np.concatenate([values[0, :], values[-1, :], values[1:-1, 0], values[1:-1, -1]])
+
+
+def _centre_of_mass(mass: np.ndarray, total: float) -> tuple[float, float]:
+    rows = np.arange(mass.shape[0], dtype=np.float64)
+    cols = np.arange(mass.shape[1], dtype=np.float64)
+    return float(mass.sum(axis=1) @ rows / total), float(mass.sum(axis=0) @ cols / total)
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    try:
+        return ImageOps.exif_transpose(image)
+    except Exception:  # absurd EXIF must not fail an otherwise good image
+        return image
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text[:200]

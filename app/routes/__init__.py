@@ -1,0 +1,1 @@
+"""Thin routers: validate, call the engine, map to schemas."""

@@ -1,0 +1,118 @@
+"""POST /predict and POST /predict/batch: images in, digit probabilities out."""
+
+import base64
+from collections.abc import Iterator
+from typing import Annotated
+
+import numpy as np
+from fastapi import APIRouter, File, HTTPException, Query, Request, UploadFile
+from starlette.concurrency import run_in_threadpool
+
+from app.dependencies import ClassifierDep, EngineDep, SettingsDep
+from app.errors import PREDICT_ERRORS, image_error_status
+from app.model_file import ModelInfo
+from app.preprocessing import ImageError, PreparedImage, encode_png, prepare_image
+from app.schemas import BatchItem, BatchPrediction, ItemError, ModelRef, Prediction
+
+router = APIRouter(tags=["prediction"])
+
+NormalizeQuery = Annotated[
+    bool,
+    Query(
+        description="Crop, centre and scale the digit the way MNIST was made (polarity, "
+        "background, 20 px box, centre of mass). An MNIST-style 28x28 digit is used unchanged "
+        "either way. Off: the image is only converted to gray and resized to 28x28."
+    ),
+]
+IncludeImageQuery = Annotated[
+    bool, Query(description="Also return the 28x28 image the model saw, as a base64 PNG.")
+]
+
+
+def to_prediction(
+    probabilities: np.ndarray, info: ModelInfo, prepared: PreparedImage, include_image: bool
+) -> Prediction:
+    digit = int(probabilities.argmax())
+    image = base64.b64encode(encode_png(prepared.pixels)).decode() if include_image else None
+    return Prediction(
+        digit=digit,
+        confidence=float(probabilities[digit]),
+        probabilities=probabilities.tolist(),
+        normalized=prepared.normalized,
+        model=ModelRef(name=info.name, version=info.version),
+        image=image,
+    )
+
+
+@router.post(
+    "/predict",
+    summary="Classify one digit image",
+    response_model=Prediction,
+    responses=PREDICT_ERRORS,
+)
+async def predict(
+    request: Request,
+    file: Annotated[UploadFile, File(description="the image: PNG, JPEG, GIF, BMP, WebP or TIFF")],
+    engine: EngineDep,
+    classifier: ClassifierDep,
+    settings: SettingsDep,
+    normalize: NormalizeQuery = True,
+    include_image: IncludeImageQuery = False,
+) -> Prediction:
+    data = await file.read()
+    prepared = await run_in_threadpool(
+        prepare_image, data, max_pixels=settings.max_image_pixels, normalize=normalize
+    )
+    probabilities = (await engine.predict(prepared.vector()[np.newaxis]))[0]
+    result = to_prediction(probabilities, classifier.info, prepared, include_image)
+    request.state.prediction = (result.digit, round(result.confidence, 4))
+    return result
+
+
+def _prepare_all(
+    payloads: list[bytes], max_pixels: int, normalize: bool
+) -> list[PreparedImage | ImageError]:
+    results: list[PreparedImage | ImageError] = []
+    for data in payloads:
+        try:
+            results.append(prepare_image(data, max_pixels=max_pixels, normalize=normalize))
+        except ImageError as exc:
+            results.append(exc)
+    return results
+
+
+@router.post(
+    "/predict/batch",
+    summary="Classify several digit images in one call",
+    response_model=BatchPrediction,
+    responses=PREDICT_ERRORS,
+)
+async def predict_batch(
+    files: Annotated[list[UploadFile], File(description="the images, in field `files`")],
+    engine: EngineDep,
+    classifier: ClassifierDep,
+    settings: SettingsDep,
+    normalize: NormalizeQuery = True,
+    include_image: IncludeImageQuery = False,
+) -> BatchPrediction:
+    if len(files) > settings.max_batch_files:
+        raise HTTPException(
+            413, f"{len(files)} files in one batch; the limit is {settings.max_batch_files}"
+        )
+    payloads = [await upload.read() for upload in files]
+    prepared = await run_in_threadpool(_prepare_all, payloads, settings.max_image_pixels, normalize)
+    good = [item for item in prepared if isinstance(item, PreparedImage)]
+    rows = np.stack([item.vector() for item in good]) if good else None
+    probabilities: Iterator[np.ndarray] = iter(
+        await engine.predict(rows) if rows is not None else []
+    )
+    info = classifier.info
+    results = []
+    for index, (upload, item) in enumerate(zip(files, prepared, strict=True)):
+        entry = BatchItem(index=index, filename=upload.filename)
+        if isinstance(item, ImageError):
+            entry.error = ItemError(status=image_error_status(item), detail=str(item))
+        else:
+            entry.prediction = to_prediction(next(probabilities), info, item, include_image)
+        results.append(entry)
+    return BatchPrediction(model=ModelRef(name=info.name, version=info.version), results=results)

@@ -1,0 +1,77 @@
+"""Response models of the HTTP API, with the examples shown on the docs page."""
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+EXAMPLE_PROBABILITIES: list[JsonValue] = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.9999, 0.0, 0.0001]
+
+
+class ModelRef(BaseModel):
+    name: str = Field(examples=["mnist-mlp"])
+    version: str = Field(examples=["1"])
+
+
+class Prediction(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "digit": 7,
+                "confidence": 0.9999,
+                "probabilities": EXAMPLE_PROBABILITIES,
+                "normalized": False,
+                "model": {"name": "mnist-mlp", "version": "1"},
+                "image": None,
+            }
+        }
+    )
+
+    digit: int = Field(ge=0, le=9, description="the most probable class")
+    confidence: float = Field(ge=0, le=1, description="probability of `digit`")
+    probabilities: list[float] = Field(
+        min_length=10, max_length=10, description="one probability per digit, index = digit"
+    )
+    normalized: bool = Field(
+        description="true when the upload was cropped, centred and scaled the way MNIST was; "
+        "false when it already was an MNIST-style 28x28 digit or normalisation was off"
+    )
+    model: ModelRef
+    image: str | None = Field(
+        None, description="with include_image=true: the 28x28 input the model saw, base64 PNG"
+    )
+
+
+class ItemError(BaseModel):
+    status: int = Field(examples=[400], description="the status this image alone would get")
+    detail: str = Field(examples=["the uploaded file is empty (0 bytes)"])
+
+
+class BatchItem(BaseModel):
+    index: int = Field(ge=0, description="position of the file in the upload")
+    filename: str | None = Field(None, description="the file name the client sent")
+    prediction: Prediction | None = None
+    error: ItemError | None = None
+
+
+class BatchPrediction(BaseModel):
+    model: ModelRef
+    results: list[BatchItem] = Field(description="one entry per uploaded file, in upload order")
+
+
+class ErrorResponse(BaseModel):
+    detail: str = Field(examples=["not a recognised image; accepted formats: PNG, JPEG, ..."])
+
+
+class Health(BaseModel):
+    status: str = Field(examples=["ok"])
+
+
+class ModelMetadata(BaseModel):
+    name: str = Field(examples=["mnist-mlp"])
+    version: str = Field(examples=["1"])
+    file: str = Field(examples=["mnist-mlp.keras"], description="model file name")
+    sha256: str = Field(description="sha256 of the served model file")
+    input_shape: list[int | None] = Field(examples=[[None, 784]])
+    classes: list[int] = Field(examples=[list(range(10))])
+    test_accuracy: float | None = Field(None, examples=[0.9822], description="from the card")
+    created: str | None = Field(None, description="when training saved the model (the card)")
+    loaded_at: str = Field(description="when this process loaded the model")
+    card: dict[str, object] | None = Field(None, description="the full training card, if any")

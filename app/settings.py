@@ -1,0 +1,56 @@
+"""Every path, limit and flag of the service, read once from MNIST_API_* environment variables."""
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "MNIST_API_"
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "mnist-mlp.keras"
+LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+
+
+def _cpu_count() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+class Settings(BaseSettings):
+    """Service settings; each field `x` is read from the environment variable MNIST_API_X."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, protected_namespaces=())
+
+    model_path: Path = Field(DEFAULT_MODEL, description="the .keras model to serve")
+    host: str = Field("127.0.0.1", description="address `python -m app` binds")
+    port: int = Field(8000, ge=1, le=65535, description="port `python -m app` binds")
+    workers: int = Field(1, ge=1, le=64, description="server processes, each with its own model")
+    log_level: LogLevel = "info"
+    max_upload_bytes: int = Field(
+        5 * 1024 * 1024, ge=1024, description="largest request body accepted, in bytes"
+    )
+    max_image_pixels: int = Field(
+        16_000_000, ge=784, description="largest width x height decoded (image-bomb guard)"
+    )
+    max_batch_files: int = Field(64, ge=1, description="most images in one /predict/batch call")
+    batch_max_size: int = Field(64, ge=1, description="most rows in one forward pass")
+    batch_max_wait_ms: float = Field(
+        1.0, ge=0, le=100, description="longest a request waits for others to share its pass"
+    )
+    queue_max_rows: int = Field(
+        2048, ge=1, description="rows waiting for inference before 503 + Retry-After"
+    )
+    tf_threads: int = Field(
+        0, ge=0, description="TensorFlow intra-op threads per worker; 0 = cores / workers"
+    )
+
+    @property
+    def inference_threads(self) -> int:
+        if self.tf_threads:
+            return self.tf_threads
+        return max(1, _cpu_count() // self.workers)
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets a field, e.g. MNIST_API_MODEL_PATH."""
+    return f"{ENV_PREFIX}{field.upper()}"

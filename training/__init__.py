@@ -1,0 +1,1 @@
+"""Training side: load MNIST, build and train the Keras tutorial network, save and report."""
