@@ -29,7 +29,8 @@ lint: $(VENV)/.dev
 
 # pytest exits 5 when nothing was collected: that is a failure here, not a pass.
 test: lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	  [ $$rc -ne 5 ] || echo "pytest collected no tests" >&2; exit $$rc
 
 format: $(VENV)/.dev
 	$(BIN)/ruff format .

@@ -1,4 +1,7 @@
-"""Request-scoped access to what the lifespan built: settings, classifier, batching engine."""
+"""Request-scoped access to what the lifespan built: settings, classifier, batching engine.
+
+They are `async def` so FastAPI calls them inline instead of in its thread pool.
+"""
 
 from typing import Annotated
 
@@ -9,15 +12,15 @@ from app.inference import Classifier
 from app.settings import Settings
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-def get_classifier(request: Request) -> Classifier:
+async def get_classifier(request: Request) -> Classifier:
     return request.app.state.classifier  # type: ignore[no-any-return]
 
 
-def get_engine(request: Request) -> BatchingEngine:
+async def get_engine(request: Request) -> BatchingEngine:
     return request.app.state.engine  # type: ignore[no-any-return]
 
 

@@ -31,6 +31,7 @@ def write_report(
 
 def _learning_curves(history: dict[str, list[float]], path: Path) -> None:
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     epochs = np.arange(1, len(history["loss"]) + 1)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
@@ -40,6 +41,7 @@ def _learning_curves(history: dict[str, list[float]], path: Path) -> None:
             ax.plot(epochs, history[f"val_{metric}"], marker="o", label="validation")
         ax.set_title(f"model {metric}")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
         ax.legend()

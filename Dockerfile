@@ -1,0 +1,43 @@
+# syntax=docker/dockerfile:1
+# The serving image: dependencies first (cached across code changes), then only app/ and models/.
+
+FROM python:3.11-slim AS deps
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /build
+COPY pyproject.toml .
+# The runtime dependency list comes from pyproject.toml itself, so there is one list to keep.
+RUN python -m venv /opt/venv \
+ && python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > requirements.txt \
+ && /opt/venv/bin/pip install --no-compile -r requirements.txt \
+ && find /opt/venv -name '__pycache__' -prune -exec rm -rf {} + \
+ && find /opt/venv -path '*/tests/*' -name '*.py' -delete
+
+FROM deps AS train-deps
+RUN /opt/venv/bin/pip install --no-compile "matplotlib>=3.11"
+
+FROM python:3.11-slim AS runtime
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    HOME=/tmp \
+    KERAS_HOME=/tmp/.keras \
+    TF_CPP_MIN_LOG_LEVEL=2 \
+    MNIST_API_HOST=0.0.0.0 \
+    MNIST_API_PORT=8000 \
+    MNIST_API_MODEL_PATH=/srv/models/mnist-mlp.keras
+RUN useradd --system --uid 10001 --gid 0 --no-create-home --home-dir /tmp app
+WORKDIR /srv
+COPY --from=deps /opt/venv /opt/venv
+COPY models/mnist-mlp.keras models/mnist-mlp.card.json models/
+COPY app/ app/
+USER 10001
+EXPOSE 8000
+HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
+  CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=4).status != 200)"]
+CMD ["python", "-m", "app"]
+
+# `docker compose --profile train run --rm train`: the same code plus the training module.
+FROM runtime AS train
+COPY --from=train-deps /opt/venv /opt/venv
+COPY training/ training/
+CMD ["python", "-m", "training", "--out", "/srv/models"]
