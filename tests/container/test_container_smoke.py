@@ -6,6 +6,7 @@ Skipped unless MNIST_API_URL is set. Uses a real MNIST test digit when $MNIST_NP
 """
 
 import os
+from collections.abc import Iterator
 
 import httpx
 import numpy as np
@@ -19,8 +20,9 @@ pytestmark = pytest.mark.skipif(not URL, reason="set MNIST_API_URL to the runnin
 
 
 @pytest.fixture(scope="module")
-def api() -> httpx.Client:
-    return httpx.Client(base_url=URL, timeout=30)
+def api() -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=URL, timeout=30) as client:
+        yield client
 
 
 def test_container_readyz_reports_ready(api: httpx.Client) -> None:
