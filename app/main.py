@@ -13,7 +13,7 @@ from app.errors import register_error_handlers
 from app.inference import Classifier, configure_threads
 from app.logs import configure_logging
 from app.middleware import BodySizeLimit, QuietStartupFailure, RequestLog
-from app.routes import health, predict
+from app.routes import health, predict, ui
 from app.settings import Settings, env_name
 
 logger = logging.getLogger(__name__)
@@ -68,12 +68,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served by app.routes.ui from local assets, not a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.ready = False
     register_error_handlers(app)
     app.include_router(predict.router)
     app.include_router(health.router)
+    app.include_router(ui.router)
+    app.mount(ui.STATIC_URL, ui.static_files(), name="static")
     app.add_middleware(BodySizeLimit, limit=settings.max_upload_bytes)
     app.add_middleware(RequestLog)
     app.add_middleware(QuietStartupFailure)
