@@ -2,8 +2,10 @@
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
+from types import FrameType
 
 from app.model_file import ModelLoadError, check_model_file
 from app.settings import Settings, env_name
@@ -26,6 +28,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    """uvicorn re-raises the SIGTERM it shut down for; the shutdown is done by then: exit 0."""
+    raise SystemExit(0)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # Workers are separate processes that build their own Settings: pass flags on through the env.
@@ -46,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import uvicorn
 
+    signal.signal(signal.SIGTERM, exit_cleanly)
     uvicorn.run(
         "app.main:create_app",
         factory=True,

@@ -1,9 +1,11 @@
 """Domain errors -> HTTP responses, in one place; and the error responses documented per route."""
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from app.batching import Overloaded
@@ -46,6 +48,25 @@ PREDICT_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+PLACES = {"body": "multipart form field", "query": "query parameter", "header": "header"}
+
+
+def describe_validation_errors(errors: Sequence[Any]) -> str:
+    """FastAPI's list of validation errors as one readable line, e.g. for a missing `file`."""
+    messages = []
+    for error in errors:
+        source, *name = [str(part) for part in error.get("loc", ())] or ["request"]
+        place = PLACES.get(source, source)
+        where = f"{place} `{'.'.join(name)}`" if name else place
+        messages.append(f"{where}: {error.get('msg', 'invalid')}")
+    return "; ".join(messages)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse({"detail": describe_validation_errors(exc.errors())}, status_code=422)
+
+
 async def _image_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ImageError)
     return JSONResponse({"detail": str(exc)}, status_code=image_error_status(exc))
@@ -63,6 +84,7 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 
 def register_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ImageError, _image_error)
     app.add_exception_handler(Overloaded, _overloaded)
     app.add_exception_handler(Exception, _unexpected)

@@ -68,6 +68,7 @@ def prepare_image(data: bytes, *, max_pixels: int, normalize: bool = True) -> Pr
     elif normalize:
         pixels, normalized = normalize_digit(gray), True
     else:
+        _ink(gray)  # a blank image is NoInk with normalisation off too
         pixels, normalized = resize_plain(gray), False
     return PreparedImage(pixels, format_name, image.size, normalized)
 

@@ -1,14 +1,18 @@
 """Shared fixtures: the real MNIST data (when configured), the shipped model, the app's client."""
 
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.settings import Settings
+from tests import servers
+from tests.images import png
 from training.data import DATA_ENV, Mnist, load_mnist
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,3 +46,105 @@ def keras_model():  # type: ignore[no-untyped-def]
     import keras
 
     return keras.saving.load_model(SHIPPED_MODEL)
+
+
+SMALL_BATCH_FILES = 3
+
+
+@pytest.fixture(scope="session")
+def small_batch_client() -> Iterator[TestClient]:
+    """The real app with max_batch_files=SMALL_BATCH_FILES, lifespan run."""
+    settings = Settings(model_path=SHIPPED_MODEL, max_batch_files=SMALL_BATCH_FILES)
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def unstarted_client(settings: Settings) -> TestClient:
+    """The app before its lifespan ran (no `with`): the model is not loaded."""
+    return TestClient(create_app(settings))
+
+
+@pytest.fixture(scope="session")
+def digit_png(mnist: Mnist) -> bytes:
+    """PNG bytes of the first MNIST test digit (a 7)."""
+    return png(mnist.x_test[0])
+
+
+SMALL_UPLOAD_BYTES = 64 * 1024
+
+
+@pytest.fixture
+def small_upload_app() -> FastAPI:
+    """The app with a 64 KiB body limit, lifespan not run: enough for requests rejected early."""
+    return create_app(Settings(model_path=SHIPPED_MODEL, max_upload_bytes=SMALL_UPLOAD_BYTES))
+
+
+@pytest.fixture(scope="module")
+def server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """A real `python -m app` on a free port of 127.0.0.1, ready; yields (process, base URL)."""
+    port = servers.free_port()
+    log = tmp_path_factory.mktemp("server") / "stderr.log"
+    with log.open("wb") as stderr:
+        process = subprocess.Popen(
+            servers.app_command("--port", str(port)),
+            cwd=servers.ROOT,
+            env=servers.clean_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    try:
+        servers.wait_ready(process, f"http://127.0.0.1:{port}", log)
+        yield process, f"http://127.0.0.1:{port}"
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def refused_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Model files `python -m app` must refuse, by case name."""
+    directory = tmp_path_factory.mktemp("models")
+    not_zip = directory / "not-zip.keras"
+    not_zip.write_bytes(b"this is not a zip archive\n" * 10)
+    good = servers.tiny_model(directory / "tiny.keras", 784, 10)
+    return {
+        "missing": directory / "missing.keras",
+        "not-zip": not_zip,
+        "zip-without-keras-files": servers.zip_without_keras_files(directory / "empty.keras"),
+        "wrong-input-size": servers.tiny_model(directory / "inputs100.keras", 100, 10),
+        "five-outputs": servers.tiny_model(directory / "outputs5.keras", 784, 5),
+        "garbage-weights": servers.with_garbage_weights(good, directory / "garbage.keras"),
+    }
+
+
+@pytest.fixture(scope="session")
+def refused_startups(
+    refused_models: dict[str, Path],
+) -> dict[str, subprocess.CompletedProcess[str]]:
+    """`python -m app --model <file>` for each refused model, run side by side; by case name."""
+    processes = {
+        case: subprocess.Popen(
+            servers.app_command("--port", str(servers.free_port()), "--model", str(path)),
+            cwd=servers.ROOT,
+            env=servers.clean_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for case, path in refused_models.items()
+    }
+    results = {}
+    for case, process in processes.items():
+        try:
+            stdout, stderr = process.communicate(timeout=servers.READY_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            stdout, stderr = process.communicate()
+        results[case] = subprocess.CompletedProcess(
+            process.args, process.returncode, stdout, stderr
+        )
+    return results

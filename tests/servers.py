@@ -1,0 +1,74 @@
+"""Helpers that run `python -m app` as a real process, and model files it must refuse."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+READY_TIMEOUT_S = 180.0
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def app_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "app", "--host", "127.0.0.1", *args]
+
+
+def clean_env() -> dict[str, str]:
+    """The test's environment without MNIST_API_* settings, so only the flags count."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MNIST_API_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def wait_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
+    """Poll GET /readyz until 200; fail with the server's log if it exits or takes too long."""
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    with httpx.Client(base_url=url, timeout=2, trust_env=False) as http:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise AssertionError(f"server exited with {process.returncode}:\n{log.read_text()}")
+            try:
+                if http.get("/readyz").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+    raise AssertionError(f"server not ready after {READY_TIMEOUT_S}s:\n{log.read_text()}")
+
+
+def tiny_model(path: Path, inputs: int, outputs: int) -> Path:
+    """Save a one-layer Keras model with the given input and output sizes."""
+    import keras
+
+    model = keras.Sequential(
+        [keras.Input((inputs,)), keras.layers.Dense(outputs, activation="softmax")]
+    )
+    model.save(path)
+    return path
+
+
+def with_garbage_weights(source: Path, path: Path) -> Path:
+    """A copy of a .keras archive whose model.weights.h5 is not HDF5 at all."""
+    with zipfile.ZipFile(source) as original, zipfile.ZipFile(path, "w") as copy:
+        for name in original.namelist():
+            data = original.read(name)
+            copy.writestr(name, b"not hdf5 " * 64 if name == "model.weights.h5" else data)
+    return path
+
+
+def zip_without_keras_files(path: Path) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("readme.txt", "not a model")
+    return path

@@ -1,0 +1,198 @@
+"""BatchingEngine with a fake model: merging, routing, latency, back-pressure, failures."""
+
+import asyncio
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from numpy.typing import NDArray
+
+from app.batching import BatchingEngine, Overloaded
+from app.pixels import INPUT_SIZE, to_model_input
+from training.data import Mnist
+
+
+class FakeModel:
+    """Answers row i with its first 10 values, records batch sizes, can block or fail on demand."""
+
+    def __init__(self, fail_first: bool = False) -> None:
+        self.batch_sizes: list[int] = []
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.release.set()
+        self.fail_first = fail_first
+
+    def __call__(self, rows: NDArray[np.float32]) -> NDArray[np.float32]:
+        self.batch_sizes.append(len(rows))
+        self.entered.set()
+        self.release.wait(timeout=10)
+        if self.fail_first and len(self.batch_sizes) == 1:
+            raise ValueError("the model blew up")
+        return rows[:, :10] * 2
+
+
+def rows_of(value: float, count: int = 1) -> NDArray[np.float32]:
+    return np.full((count, INPUT_SIZE), value, dtype=np.float32)
+
+
+def run_engine(
+    predict: Callable[[NDArray[np.float32]], NDArray[np.float32]],
+    scenario: Callable[[BatchingEngine], Awaitable[Any]],
+    **options: Any,
+) -> Any:
+    """Start an engine in a fresh event loop, run `scenario` against it, stop it."""
+
+    async def main() -> Any:
+        engine = BatchingEngine(predict, **options)
+        engine.start()
+        try:
+            return await scenario(engine)
+        finally:
+            await engine.stop()
+
+    return asyncio.run(main())
+
+
+async def wait_until(condition: threading.Event) -> None:
+    while not condition.is_set():
+        await asyncio.sleep(0.001)
+
+
+def test_engine_merges_concurrent_requests_into_one_call() -> None:
+    model = FakeModel()
+
+    async def scenario(engine: BatchingEngine) -> None:
+        await asyncio.gather(*(engine.predict(rows_of(i)) for i in range(20)))
+
+    run_engine(model, scenario, max_batch=64, max_wait_s=0.05)
+    assert model.batch_sizes == [20]
+
+
+def test_engine_routes_each_caller_its_own_rows() -> None:
+    async def scenario(engine: BatchingEngine) -> list[NDArray[np.float32]]:
+        return await asyncio.gather(
+            *(engine.predict(rows_of(i, count=i % 3 + 1)) for i in range(12))
+        )
+
+    results = run_engine(FakeModel(), scenario, max_batch=64, max_wait_s=0.05)
+    for i, result in enumerate(results):
+        np.testing.assert_array_equal(result, np.full((i % 3 + 1, 10), 2.0 * i))
+
+
+def test_engine_splits_work_larger_than_max_batch() -> None:
+    model = FakeModel()
+
+    async def scenario(engine: BatchingEngine) -> None:
+        await asyncio.gather(*(engine.predict(rows_of(i)) for i in range(10)))
+
+    run_engine(model, scenario, max_batch=4, max_wait_s=0.05)
+    assert model.batch_sizes == [4, 4, 2]
+
+
+@pytest.mark.parametrize("max_wait_s", [0.0, 0.05])
+def test_engine_lone_request_waits_at_most_max_wait(max_wait_s: float) -> None:
+    async def scenario(engine: BatchingEngine) -> float:
+        await engine.predict(rows_of(1))  # the first call also starts the executor thread
+        started = time.perf_counter()
+        await engine.predict(rows_of(1))
+        return time.perf_counter() - started
+
+    elapsed = run_engine(FakeModel(), scenario, max_batch=64, max_wait_s=max_wait_s)
+    assert elapsed < max_wait_s + 0.1
+
+
+def test_engine_full_queue_raises_overloaded() -> None:
+    model = FakeModel()
+    model.release.clear()
+
+    async def scenario(engine: BatchingEngine) -> Overloaded:
+        in_flight = asyncio.ensure_future(engine.predict(rows_of(0)))
+        await wait_until(model.entered)  # the engine is busy: what follows stays queued
+        queued = [asyncio.ensure_future(engine.predict(rows_of(i))) for i in (1, 2)]
+        await asyncio.sleep(0)
+        with pytest.raises(Overloaded) as caught:
+            await engine.predict(rows_of(3))
+        model.release.set()
+        await asyncio.gather(in_flight, *queued)
+        return caught.value
+
+    error = run_engine(model, scenario, max_batch=1, max_wait_s=0.0, max_queue=2)
+    assert error.retry_after >= 1
+    assert "2 of 2" in str(error)
+
+
+def test_engine_oversized_request_on_empty_queue_is_accepted() -> None:
+    async def scenario(engine: BatchingEngine) -> NDArray[np.float32]:
+        return await engine.predict(rows_of(1, count=5))
+
+    result = run_engine(FakeModel(), scenario, max_batch=64, max_wait_s=0.0, max_queue=2)
+    assert result.shape == (5, 10)
+
+
+def test_engine_predict_error_reaches_every_caller_of_the_batch() -> None:
+    async def scenario(engine: BatchingEngine) -> list[object]:
+        return await asyncio.gather(
+            *(engine.predict(rows_of(i)) for i in range(3)), return_exceptions=True
+        )
+
+    results = run_engine(FakeModel(fail_first=True), scenario, max_batch=64, max_wait_s=0.05)
+    assert all(isinstance(result, ValueError) for result in results)
+
+
+def test_engine_keeps_running_after_a_predict_error() -> None:
+    async def scenario(engine: BatchingEngine) -> NDArray[np.float32]:
+        with pytest.raises(ValueError, match="blew up"):
+            await engine.predict(rows_of(1))
+        return await engine.predict(rows_of(3))
+
+    result = run_engine(FakeModel(fail_first=True), scenario, max_batch=64, max_wait_s=0.0)
+    np.testing.assert_array_equal(result, np.full((1, 10), 6.0))
+
+
+def test_engine_skips_cancelled_callers() -> None:
+    model = FakeModel()
+    model.release.clear()
+
+    async def scenario(engine: BatchingEngine) -> NDArray[np.float32]:
+        in_flight = asyncio.ensure_future(engine.predict(rows_of(0)))
+        await wait_until(model.entered)
+        cancelled = asyncio.ensure_future(engine.predict(rows_of(1, count=4)))
+        kept = asyncio.ensure_future(engine.predict(rows_of(2)))
+        await asyncio.sleep(0)
+        cancelled.cancel()
+        model.release.set()
+        await in_flight
+        return await kept
+
+    result = run_engine(model, scenario, max_batch=64, max_wait_s=0.0)
+    assert model.batch_sizes == [1, 1]
+    np.testing.assert_array_equal(result, np.full((1, 10), 4.0))
+
+
+def test_engine_refuses_work_when_not_started() -> None:
+    engine = BatchingEngine(FakeModel())
+    with pytest.raises(RuntimeError, match="not running"):
+        asyncio.run(engine.predict(rows_of(1)))
+
+
+def test_engine_with_real_classifier_equals_keras(
+    client: TestClient, mnist: Mnist, keras_model: Any
+) -> None:
+    classifier = client.app.state.classifier  # type: ignore[attr-defined]
+    x = to_model_input(mnist.x_test[:48])
+
+    async def scenario(engine: BatchingEngine) -> list[NDArray[np.float32]]:
+        # Requests of 1, 2 and 3 rows, merged into a few forward passes.
+        sizes = [1, 2, 3] * 8
+        starts = np.cumsum([0, *sizes[:-1]])
+        return await asyncio.gather(
+            *(engine.predict(x[s : s + n]) for s, n in zip(starts, sizes, strict=True))
+        )
+
+    results = run_engine(classifier.predict, scenario, max_batch=16, max_wait_s=0.01)
+    expected = keras_model.predict(x, verbose=0)
+    np.testing.assert_allclose(np.concatenate(results), expected, atol=1e-5)

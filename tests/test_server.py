@@ -1,0 +1,85 @@
+"""`python -m app` as a real process: it serves, stops cleanly, and refuses a bad model outright."""
+
+import contextlib
+import json
+import signal
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+
+from training.data import Mnist
+
+pytestmark = pytest.mark.server
+
+SETTINGS = ("MNIST_API_MODEL_PATH", "--model")
+
+# case -> words the one-line error must contain besides the path and the setting
+REFUSALS = {
+    "missing": "does not exist",
+    "not-zip": "not a readable .keras archive",
+    "zip-without-keras-files": "lacks config.json or model.weights.h5",
+    "wrong-input-size": "(None, 100)",
+    "five-outputs": "(None, 5)",
+    "garbage-weights": "could not be loaded by Keras",
+}
+
+
+def error_lines(stderr: str, path: Path) -> list[str]:
+    """The stderr lines (JSON log lines decoded to their message) that name `path`."""
+    lines = []
+    for line in stderr.splitlines():
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            line = json.loads(line)["message"]
+        if str(path) in line:
+            lines.append(line)
+    return lines
+
+
+def test_server_predicts_a_real_png(
+    server: tuple[subprocess.Popen[bytes], str], digit_png: bytes, mnist: Mnist
+) -> None:
+    _, url = server
+    with httpx.Client(base_url=url, timeout=30, trust_env=False) as http:
+        response = http.post("/predict", files={"file": ("digit.png", digit_png, "image/png")})
+    assert response.status_code == 200, response.text
+    assert response.json()["digit"] == int(mnist.y_test[0])
+
+
+def test_server_exits_0_on_sigterm(server: tuple[subprocess.Popen[bytes], str]) -> None:
+    process, _ = server
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 0
+
+
+@pytest.mark.parametrize("case", list(REFUSALS))
+def test_server_refuses_model_with_nonzero_exit(
+    refused_startups: dict[str, subprocess.CompletedProcess[str]], case: str
+) -> None:
+    assert refused_startups[case].returncode != 0
+
+
+@pytest.mark.parametrize("case", list(REFUSALS))
+def test_server_refusal_is_one_line_naming_path_and_setting(
+    refused_startups: dict[str, subprocess.CompletedProcess[str]],
+    refused_models: dict[str, Path],
+    case: str,
+) -> None:
+    (line,) = error_lines(refused_startups[case].stderr, refused_models[case])
+    assert any(setting in line for setting in SETTINGS), line
+    assert REFUSALS[case] in line
+
+
+@pytest.mark.parametrize("case", list(REFUSALS))
+def test_server_refusal_has_no_traceback(
+    refused_startups: dict[str, subprocess.CompletedProcess[str]], case: str
+) -> None:
+    assert "Traceback" not in refused_startups[case].stderr
+
+
+@pytest.mark.parametrize("case", list(REFUSALS))
+def test_server_refusal_never_serves(
+    refused_startups: dict[str, subprocess.CompletedProcess[str]], case: str
+) -> None:
+    assert "Uvicorn running on" not in refused_startups[case].stderr
