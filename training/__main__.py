@@ -59,7 +59,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=DEFAULT_OUT / f"{defaults.name}.keras",
         help="saved .keras model (default: %(default)s)",
     )
-    evaluate.add_argument("--data", metavar="PATH", help=DATA_HELP)
+    # SUPPRESS: an unset sub-command default would overwrite a --data given before "evaluate".
+    evaluate.add_argument("--data", metavar="PATH", default=argparse.SUPPRESS, help=DATA_HELP)
     return parser.parse_args(argv)
 
 

@@ -61,7 +61,8 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise DatasetError(f"{path}: no such file (set --data or ${DATA_ENV})")
     try:
-        with np.load(path, allow_pickle=False) as f:
+        # Own the file handle: np.load(path) leaks the one it opens when the zip is corrupt.
+        with path.open("rb") as handle, np.load(handle, allow_pickle=False) as f:
             missing = [key for key in KEYS if key not in f.files]
             if missing:
                 raise DatasetError(f"{path}: missing key(s) {', '.join(missing)}; found {f.files}")
