@@ -5,8 +5,8 @@ import logging
 import sys
 from pathlib import Path
 
+from training.config import TrainConfig
 from training.data import DATA_ENV, DatasetError, load_mnist
-from training.train import TrainConfig
 
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "models"
 DATA_HELP = (
@@ -61,7 +61,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     # SUPPRESS: an unset sub-command default would overwrite a --data given before "evaluate".
     evaluate.add_argument("--data", metavar="PATH", default=argparse.SUPPRESS, help=DATA_HELP)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if getattr(args, "limit", None) is not None and args.limit <= 0:
+        parser.error(f"--limit must be a positive number of images, got {args.limit}")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,8 +3,8 @@
 import keras
 
 from app.pixels import INPUT_SIZE, NUM_CLASSES
+from training.config import MODEL_NAME
 
-MODEL_NAME = "mnist-mlp"
 HIDDEN_UNITS = 512
 DROPOUT_RATE = 0.2
 

@@ -13,20 +13,11 @@ import keras
 import numpy as np
 
 from app.pixels import NUM_CLASSES
+from training.config import TrainConfig
 from training.data import Mnist, prepare
-from training.model import MODEL_NAME, build_model, compile_model
+from training.model import build_model, compile_model
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    epochs: int = 20
-    batch_size: int = 128
-    validation_split: float = 0.1
-    seed: int = 42
-    name: str = MODEL_NAME
-    version: str = "1"
 
 
 @dataclass(frozen=True)
