@@ -4,11 +4,17 @@ import argparse
 import os
 import signal
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
 from app.model_file import ModelLoadError, check_model_file
 from app.settings import Settings, env_name
+
+# Spelled out, not imported from app.metrics: prometheus_client must not load before it is set.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -26,6 +32,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--model", type=Path, help="the .keras model (default: models/, $MNIST_API_MODEL_PATH)"
     )
     return parser.parse_args(argv)
+
+
+@contextmanager
+def metrics_dir(workers: int) -> Iterator[None]:
+    """With several workers, point Prometheus at a fresh multiprocess directory, unless set.
+
+    The workers inherit the variable; the directory and the workers' files go on exit.
+    """
+    if workers == 1 or os.environ.get(MULTIPROC_ENV):
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="mnist-serve-metrics-") as path:
+        os.environ[MULTIPROC_ENV] = path
+        try:
+            yield
+        finally:
+            del os.environ[MULTIPROC_ENV]
 
 
 def exit_cleanly(signum: int, frame: FrameType | None) -> None:
@@ -54,16 +77,17 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     signal.signal(signal.SIGTERM, exit_cleanly)
-    uvicorn.run(
-        "app.main:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=10,
-    )
+    with metrics_dir(settings.workers):
+        uvicorn.run(
+            "app.main:create_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=10,
+        )
     return 0
 
 

@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from app.batching import Overloaded
+from app.oip import ProtocolError
 from app.preprocessing import (
     EmptyImage,
     ImageError,
@@ -78,6 +79,11 @@ async def _overloaded(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=503, headers=headers)
 
 
+async def _protocol_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ProtocolError)  # the /v2 routes: the protocol's {"error": ...} format
+    return JSONResponse({"error": str(exc)}, status_code=exc.status, headers=exc.headers)
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return JSONResponse({"detail": "internal error; see the server log"}, status_code=500)
@@ -87,4 +93,5 @@ def register_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ImageError, _image_error)
     app.add_exception_handler(Overloaded, _overloaded)
+    app.add_exception_handler(ProtocolError, _protocol_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -1,6 +1,7 @@
 """Assemble the FastAPI app: settings, lifespan (load + warm the model once), routers, handlers."""
 
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -12,8 +13,9 @@ from app.batching import BatchingEngine
 from app.errors import register_error_handlers
 from app.inference import Classifier, configure_threads
 from app.logs import configure_logging
+from app.metrics import Metrics, MetricsMiddleware
 from app.middleware import BodySizeLimit, QuietStartupFailure, RequestLog
-from app.routes import health, predict, ui
+from app.routes import health, metrics, predict, ui, v2
 from app.settings import Settings, env_name
 
 logger = logging.getLogger(__name__)
@@ -23,16 +25,20 @@ Classifies handwritten digits with the Keras tutorial's MNIST network (784 -> 51
 
 Upload a PNG, JPEG, GIF, BMP, WebP or TIFF to **POST /predict**: a 28x28 MNIST digit is used as
 it is; any other image (a canvas drawing, a photo or scan of paper, a screenshot) is first
-normalised the way MNIST was made. Every error is JSON with a `detail` message.
+normalised the way MNIST was made. Every error is JSON with a `detail` message, except on
+the Open Inference Protocol routes under /v2, which answer `{"error": ...}` as it requires.
 """
 
 
-def build_engine(classifier: Classifier, settings: Settings) -> BatchingEngine:
+def build_engine(
+    classifier: Classifier, settings: Settings, metrics: Metrics | None = None
+) -> BatchingEngine:
     return BatchingEngine(
-        classifier.predict,
+        metrics.counting_predictions(classifier.predict) if metrics else classifier.predict,
         max_batch=settings.batch_max_size,
         max_wait_s=settings.batch_max_wait_ms / 1000,
         max_queue=settings.queue_max_rows,
+        observe=metrics.observe_batch if metrics else None,
     )
 
 
@@ -44,8 +50,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_threads(settings.inference_threads)
+        started = time.perf_counter()
         classifier = Classifier.load(settings.model_path, env_name("model_path"))
-        engine = build_engine(classifier, settings)
+        app.state.metrics.model_loaded_now(classifier.info, time.perf_counter() - started)
+        engine = build_engine(classifier, settings, app.state.metrics)
         engine.start()
         app.state.classifier = classifier
         app.state.engine = engine
@@ -73,12 +81,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.ready = False
+    app.state.metrics = Metrics()
     register_error_handlers(app)
     app.include_router(predict.router)
     app.include_router(health.router)
+    app.include_router(v2.router)
+    app.include_router(metrics.router)
     app.include_router(ui.router)
     app.mount(ui.STATIC_URL, ui.static_files(), name="static")
     app.add_middleware(BodySizeLimit, limit=settings.max_upload_bytes)
     app.add_middleware(RequestLog)
     app.add_middleware(QuietStartupFailure)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outermost: sees every status
     return app

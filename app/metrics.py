@@ -1,0 +1,196 @@
+"""Prometheus metrics: their definitions, the per-request ASGI middleware, and the scrape.
+
+With several workers, PROMETHEUS_MULTIPROC_DIR must be set before prometheus_client is first
+imported (`python -m app` does it); each worker then writes its values to files in that directory
+and a scrape of any worker sums them all. Process metrics (CPU, memory) exist only with one worker.
+"""
+
+import glob
+import os
+import re
+import time
+from collections.abc import Callable
+
+import numpy as np
+from numpy.typing import NDArray
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    multiprocess,
+)
+from prometheus_client.exposition import choose_encoder
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.model_file import ModelInfo
+from app.pixels import NUM_CLASSES
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+UNMATCHED = "unmatched"  # no route: 404s, and bodies refused (413) before routing
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)
+WAIT_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+Predict = Callable[[NDArray[np.float32]], NDArray[np.float32]]
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get(MULTIPROC_ENV) or None
+
+
+class Metrics:
+    """The service's metrics; one instance per app, so apps in one process (tests) never clash."""
+
+    def __init__(self) -> None:
+        self.multiprocess = multiprocess_dir() is not None
+        self.registry = CollectorRegistry()
+        registry = None if self.multiprocess else self.registry  # multiprocess: values go to files
+        if registry is not None:
+            ProcessCollector(registry=registry)
+            PlatformCollector(registry=registry)
+            GCCollector(registry=registry)
+        self.requests = Counter(
+            "http_requests_total",
+            "HTTP requests by route template, method and status",
+            ["route", "method", "status"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "http_request_duration_seconds",
+            "Time from request to the end of the response, by route template and method",
+            ["route", "method"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.in_flight = Gauge(
+            "http_requests_in_flight",
+            "HTTP requests being handled",
+            multiprocess_mode="livesum",
+            registry=registry,
+        )
+        self.batch_rows = Histogram(
+            "mnist_inference_batch_rows",
+            "Rows in each forward pass of the batching engine",
+            buckets=BATCH_BUCKETS,
+            registry=registry,
+        )
+        self.queue_wait = Histogram(
+            "mnist_inference_queue_wait_seconds",
+            "How long the oldest request of a batch waited for its forward pass to start",
+            buckets=WAIT_BUCKETS,
+            registry=registry,
+        )
+        predictions = Counter(
+            "mnist_predictions_total", "Predicted digits (argmax)", ["digit"], registry=registry
+        )
+        self._digits = [predictions.labels(digit=str(digit)) for digit in range(NUM_CLASSES)]
+        self.model_info = Gauge(
+            "mnist_model_info",
+            "The served model (always 1)",
+            ["name", "version", "sha256"],
+            multiprocess_mode="max",
+            registry=registry,
+        )
+        self.model_loaded = Gauge(
+            "mnist_model_loaded_timestamp_seconds",
+            "When the model was loaded (one series per live worker in multiprocess mode)",
+            multiprocess_mode="liveall",
+            registry=registry,
+        )
+        self.model_load_seconds = Gauge(
+            "mnist_model_load_duration_seconds",
+            "Seconds to load and warm the model (the slowest worker's)",
+            multiprocess_mode="max",
+            registry=registry,
+        )
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        method = method if method in METHODS else "other"
+        self.requests.labels(route, method, str(status)).inc()
+        self.latency.labels(route, method).observe(seconds)
+
+    def observe_batch(self, rows: int, waited_seconds: float) -> None:
+        """The BatchingEngine's `observe` callback."""
+        self.batch_rows.observe(rows)
+        self.queue_wait.observe(waited_seconds)
+
+    def counting_predictions(self, predict: Predict) -> Predict:
+        """Wrap a batch predict function so that each row's digit is counted."""
+
+        def predict_and_count(rows: NDArray[np.float32]) -> NDArray[np.float32]:
+            probabilities = predict(rows)
+            counts = np.bincount(probabilities.argmax(axis=1), minlength=NUM_CLASSES)
+            for digit in np.flatnonzero(counts):
+                self._digits[digit].inc(int(counts[digit]))
+            return probabilities
+
+        return predict_and_count
+
+    def model_loaded_now(self, info: ModelInfo, load_seconds: float) -> None:
+        self.model_info.labels(info.name, info.version, info.sha256).set(1)
+        self.model_loaded.set(time.time())
+        self.model_load_seconds.set(load_seconds)
+
+    def render(self, accept: str) -> tuple[bytes, str]:
+        """(scrape, content type) in the format `accept` asks for; every worker's, summed."""
+        encode, content_type = choose_encoder(accept)
+        path = multiprocess_dir()
+        if not self.multiprocess or path is None:
+            return encode(self.registry), content_type
+        _forget_dead_workers(path)
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=path)
+        return encode(registry), content_type
+
+
+def _forget_dead_workers(path: str) -> None:
+    """Drop the live-gauge files of workers that exited (uvicorn has no child-exit hook)."""
+    for name in glob.glob(os.path.join(path, "gauge_live*_*.db")):
+        match = re.search(r"_(\d+)\.db$", name)
+        if match and not _alive(int(match.group(1))):
+            multiprocess.mark_process_dead(int(match.group(1)), path)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class MetricsMiddleware:
+    """Count and time every HTTP request by route template (not raw path), method and status."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        self.metrics.in_flight.inc()
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            self.metrics.in_flight.dec()
+            # The router stores the matched route in the scope; its path is the template.
+            route = getattr(scope.get("route"), "path", None) or UNMATCHED
+            seconds = time.perf_counter() - started
+            self.metrics.observe_request(route, scope["method"], status, seconds)

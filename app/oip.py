@@ -1,0 +1,252 @@
+"""Open Inference Protocol (KServe V2) over REST: metadata, request parsing, response building.
+
+Pure: no web framework. Implements Triton's binary tensor data and classification extensions.
+Every problem with a request raises `ProtocolError`, whose message names the field and the value.
+"""
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from app.oip_tensors import (
+    HEADER_LENGTH,
+    ProtocolError,
+    decode_image_tensor,
+    decode_pixel_tensor,
+    encode_bytes,
+    images_to_rows,
+    split_body,
+    top_k,
+)
+from app.pixels import INPUT_SIZE, NUM_CLASSES
+
+SERVER_NAME = "mnist-serve"
+EXTENSIONS = ("binary_tensor_data", "classification")
+MODEL_NAME = "mnist"
+PLATFORM = "tensorflow_keras"
+PIXELS = "pixels"  # FP32 [N, 784] or [N, 28, 28], MNIST pixels scaled to [0, 1]
+IMAGE = "image"  # BYTES [N]: encoded image files, preprocessed like POST /predict uploads
+PROBABILITIES = "probabilities"  # FP32 [N, 10]
+INPUT_DATATYPES = {PIXELS: "FP32", IMAGE: "BYTES"}
+
+__all__ = [
+    "HEADER_LENGTH",
+    "InferRequest",
+    "ProtocolError",
+    "RequestedOutput",
+    "build_infer_response",
+    "check_model",
+    "images_to_rows",
+    "model_metadata",
+    "parse_infer_request",
+    "request_rows",
+    "server_metadata",
+]
+
+
+@dataclass(frozen=True)
+class RequestedOutput:
+    name: str = PROBABILITIES
+    binary: bool = False
+    classification: int = 0  # > 0: the top-k classes as "score:index" strings instead
+
+
+@dataclass(frozen=True)
+class InferRequest:
+    """A validated request: exactly one of `pixels` (N, 784) or `images` (N encoded files)."""
+
+    id: str | None
+    outputs: tuple[RequestedOutput, ...]
+    pixels: NDArray[np.float32] | None = None
+    images: list[bytes] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return len(self.pixels) if self.pixels is not None else len(self.images)
+
+
+def server_metadata(version: str) -> dict[str, Any]:
+    return {"name": SERVER_NAME, "version": version, "extensions": list(EXTENSIONS)}
+
+
+def model_metadata(version: str) -> dict[str, Any]:
+    """Send exactly one of the two inputs: `pixels` (FP32) or `image` (BYTES)."""
+    return {
+        "name": MODEL_NAME,
+        "versions": [version],
+        "platform": PLATFORM,
+        "inputs": [
+            {"name": PIXELS, "datatype": "FP32", "shape": [-1, INPUT_SIZE]},
+            {"name": IMAGE, "datatype": "BYTES", "shape": [-1]},
+        ],
+        "outputs": [{"name": PROBABILITIES, "datatype": "FP32", "shape": [-1, NUM_CLASSES]}],
+    }
+
+
+def check_model(name: str, version: str | None, served_version: str) -> None:
+    """Raise a 404 ProtocolError unless `name` (and `version`, if given) is the served model."""
+    if name != MODEL_NAME:
+        raise ProtocolError(f"unknown model {name!r}; this server serves {MODEL_NAME!r}", 404)
+    if version is not None and version != served_version:
+        raise ProtocolError(
+            f"model {MODEL_NAME!r} has no version {version!r}; available: {served_version!r}", 404
+        )
+
+
+def parse_infer_request(body: bytes, header_length: str | None, max_rows: int) -> InferRequest:
+    """Validate an inference request body (JSON, then binary tensor data if any)."""
+    json_part, binary = split_body(body, header_length)
+    try:
+        document = json.loads(json_part)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ProtocolError(f"the request is not valid JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise ProtocolError(f"the request must be a JSON object, not {type(document).__name__}")
+    request_id = document.get("id")
+    if request_id is not None and not isinstance(request_id, str):
+        raise ProtocolError(f"`id` must be a string, not {json.dumps(request_id)[:40]}")
+    inputs = document.get("inputs")
+    if not isinstance(inputs, list) or len(inputs) != 1 or not isinstance(inputs[0], dict):
+        raise ProtocolError(
+            f"`inputs` must be a list of exactly one input object, either {PIXELS!r} (FP32) or "
+            f"{IMAGE!r} (BYTES); got {json.dumps(inputs)[:80]}"
+        )
+    name, tensor = _parse_input(inputs[0], binary, max_rows)
+    parameters = _parameters(document, "request")
+    binary_default = _flag(parameters, "binary_data_output", "request")
+    outputs = _parse_outputs(document.get("outputs"), binary_default)
+    if name == PIXELS:
+        return InferRequest(request_id, outputs, pixels=tensor)  # type: ignore[arg-type]
+    return InferRequest(request_id, outputs, images=tensor)  # type: ignore[arg-type]
+
+
+def request_rows(request: InferRequest, max_pixels: int) -> NDArray[np.float32]:
+    """The model input float32 (N, 784): the pixels, or the images preprocessed like /predict's."""
+    if request.pixels is not None:
+        return request.pixels
+    return images_to_rows(IMAGE, request.images, max_pixels)
+
+
+def build_infer_response(
+    request: InferRequest, probabilities: NDArray[np.float32], version: str
+) -> tuple[bytes, int | None]:
+    """The response body, and the JSON header's length when binary tensor data follows it."""
+    header: dict[str, Any] = {"model_name": MODEL_NAME, "model_version": version}
+    if request.id is not None:
+        header["id"] = request.id
+    outputs, chunks = [], []
+    for requested in request.outputs:
+        if requested.classification:
+            strings = top_k(probabilities, requested.classification)
+            shape, datatype = [len(strings), requested.classification], "BYTES"
+            flat = [item for row in strings for item in row]
+            data: Any = flat
+            raw = encode_bytes([item.encode() for item in flat]) if requested.binary else b""
+        else:
+            shape, datatype = list(probabilities.shape), "FP32"
+            data = probabilities.ravel().tolist()
+            raw = probabilities.astype("<f4").tobytes() if requested.binary else b""
+        output: dict[str, Any] = {"name": requested.name, "datatype": datatype, "shape": shape}
+        if requested.binary:
+            output["parameters"] = {"binary_data_size": len(raw)}
+            chunks.append(raw)
+        else:
+            output["data"] = data
+        outputs.append(output)
+    header["outputs"] = outputs
+    encoded = json.dumps(header, separators=(",", ":")).encode()
+    if not chunks:
+        return encoded, None
+    return encoded + b"".join(chunks), len(encoded)
+
+
+def _parse_input(spec: dict[str, Any], binary: memoryview, max_rows: int) -> tuple[str, Any]:
+    name = spec.get("name")
+    if name not in INPUT_DATATYPES:
+        raise ProtocolError(
+            f"unknown input {json.dumps(name)[:40]}; send {PIXELS!r} (FP32) or {IMAGE!r} (BYTES)"
+        )
+    datatype = spec.get("datatype")
+    if datatype != INPUT_DATATYPES[name]:
+        raise ProtocolError(
+            f"input {name!r} must have datatype {INPUT_DATATYPES[name]}, not "
+            f"{json.dumps(datatype)[:40]}"
+        )
+    shape = spec.get("shape")
+    if not isinstance(shape, list) or not all(
+        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
+    ):
+        raise ProtocolError(f"input {name!r}: `shape` must be a list of non-negative integers")
+    if shape and shape[0] > max_rows:
+        raise ProtocolError(
+            f"input {name!r} has a batch of {shape[0]}; the limit is {max_rows}", 413
+        )
+    parameters = _parameters(spec, f"input {name!r}")
+    if any(key.startswith("shared_memory") for key in parameters):
+        raise ProtocolError("shared memory tensors are not supported by this server")
+    data, raw = spec.get("data"), _binary_part(parameters, binary, name)
+    if (data is None) == (raw is None):
+        raise ProtocolError(
+            f"input {name!r} needs its data either in `data` or as binary data "
+            "(`binary_data_size` and the Inference-Header-Content-Length header), not both"
+        )
+    if name == PIXELS:
+        return name, decode_pixel_tensor(name, shape, data, raw)
+    return name, decode_image_tensor(name, shape, data, raw)
+
+
+def _binary_part(parameters: dict[str, Any], binary: memoryview, name: str) -> bytes | None:
+    size = parameters.get("binary_data_size")
+    if size is None:
+        if binary:
+            raise ProtocolError(f"{len(binary)} bytes of binary data follow the JSON, unclaimed")
+        return None
+    if not isinstance(size, int) or isinstance(size, bool) or size != len(binary):
+        raise ProtocolError(
+            f"input {name!r}: binary_data_size is {json.dumps(size)[:40]} but {len(binary)} "
+            "bytes follow the JSON header"
+        )
+    return bytes(binary)
+
+
+def _parse_outputs(specs: Any, binary_default: bool) -> tuple[RequestedOutput, ...]:
+    if specs is None:
+        return (RequestedOutput(binary=binary_default),)
+    if not isinstance(specs, list) or not specs:
+        raise ProtocolError("`outputs` must be a non-empty list of output objects when given")
+    outputs = []
+    for spec in specs:
+        name = spec.get("name") if isinstance(spec, dict) else None
+        if name != PROBABILITIES:
+            raise ProtocolError(
+                f"unknown output {json.dumps(name)[:40]}; the model has {PROBABILITIES!r}"
+            )
+        parameters = _parameters(spec, f"output {name!r}")
+        binary = _flag(parameters, "binary_data", f"output {name!r}", binary_default)
+        count = parameters.get("classification", 0)
+        if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= NUM_CLASSES:
+            raise ProtocolError(
+                f"output {name!r}: classification must be an integer from 1 to {NUM_CLASSES}, "
+                f"not {json.dumps(count)[:40]}"
+            )
+        outputs.append(RequestedOutput(name, binary, count))
+    if len(outputs) > 1:
+        raise ProtocolError(f"output {PROBABILITIES!r} is requested {len(outputs)} times")
+    return tuple(outputs)
+
+
+def _parameters(spec: dict[str, Any], where: str) -> dict[str, Any]:
+    parameters = spec.get("parameters", {})
+    if not isinstance(parameters, dict):
+        raise ProtocolError(f"{where}: `parameters` must be an object")
+    return parameters
+
+
+def _flag(parameters: dict[str, Any], key: str, where: str, default: bool = False) -> bool:
+    value = parameters.get(key, default)
+    if not isinstance(value, bool):
+        raise ProtocolError(f"{where}: parameter {key} must be true or false, not {value!r}")
+    return value

@@ -1,0 +1,96 @@
+"""The Open Inference Protocol (KServe V2) REST endpoints; errors come out as {"error": "..."}.
+
+The body of an inference request is read and parsed here rather than by a pydantic model, so
+that every rejection, even of malformed JSON, takes the protocol's error format.
+"""
+
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+from numpy.typing import NDArray
+from starlette.concurrency import run_in_threadpool
+
+from app import __version__, oip
+from app.batching import Overloaded
+from app.dependencies import ClassifierDep, EngineDep, SettingsDep
+from app.settings import Settings
+
+router = APIRouter(prefix="/v2", tags=["open inference protocol (KServe V2)"])
+VERSIONED = "/models/{model_name}/versions/{model_version}"
+
+
+async def served_version(request: Request, classifier: ClassifierDep, model_name: str) -> str:
+    """The served model's version; 404 for another model name or version in the path."""
+    version = classifier.info.version
+    oip.check_model(model_name, request.path_params.get("model_version"), version)
+    return version
+
+
+VersionDep = Annotated[str, Depends(served_version)]
+
+
+def _ready(request: Request) -> bool:
+    return bool(getattr(request.app.state, "ready", False))
+
+
+@router.get("", summary="Server metadata: name, version, protocol extensions")
+async def server_metadata() -> dict[str, Any]:
+    return oip.server_metadata(__version__)
+
+
+@router.get("/health/live", summary="Server liveness")
+async def server_live() -> dict[str, bool]:
+    return {"live": True}
+
+
+@router.get("/health/ready", summary="Server readiness: 503 until the model is loaded")
+async def server_ready(request: Request) -> JSONResponse:
+    ready = _ready(request)
+    return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
+
+
+@router.get("/models/{model_name}", summary="Model metadata: inputs, outputs, versions")
+@router.get(VERSIONED, include_in_schema=False)
+async def model_metadata(version: VersionDep) -> dict[str, Any]:
+    return oip.model_metadata(version)
+
+
+@router.get("/models/{model_name}/ready", summary="Model readiness")
+@router.get(f"{VERSIONED}/ready", include_in_schema=False)
+async def model_ready(request: Request, version: VersionDep) -> JSONResponse:
+    ready = _ready(request)
+    return JSONResponse({"name": oip.MODEL_NAME, "ready": ready}, status_code=200 if ready else 503)
+
+
+def _decode(
+    body: bytes, header_length: str | None, settings: Settings
+) -> tuple[oip.InferRequest, NDArray[np.float32]]:
+    request = oip.parse_infer_request(body, header_length, settings.max_batch_files)
+    return request, oip.request_rows(request, settings.max_image_pixels)
+
+
+@router.post(
+    "/models/{model_name}/infer",
+    summary="Inference: `pixels` (FP32) or `image` (BYTES) in, `probabilities` out",
+    response_class=Response,
+)
+@router.post(f"{VERSIONED}/infer", include_in_schema=False)
+async def infer(
+    request: Request, version: VersionDep, engine: EngineDep, settings: SettingsDep
+) -> Response:
+    if request.headers.get("content-encoding", "identity") != "identity":
+        raise oip.ProtocolError("compressed request bodies are not supported", 415)
+    body = await request.body()
+    header_length = request.headers.get(oip.HEADER_LENGTH)
+    parsed, rows = await run_in_threadpool(_decode, body, header_length, settings)
+    try:
+        probabilities = await engine.predict(rows)
+    except Overloaded as exc:
+        raise oip.ProtocolError(str(exc), 503, {"Retry-After": str(exc.retry_after)}) from None
+    content, json_length = oip.build_infer_response(parsed, probabilities, version)
+    if json_length is None:
+        return Response(content, media_type="application/json")
+    headers = {oip.HEADER_LENGTH: str(json_length)}
+    return Response(content, media_type="application/octet-stream", headers=headers)
