@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from app.batching import Overloaded
-from app.dependencies import get_classifier, get_engine
+from app.dependencies import Serving, get_serving
 from app.settings import Settings
 from tests.conftest import SMALL_BATCH_FILES, SMALL_UPLOAD_BYTES
 from tests.images import encode, png
@@ -148,8 +148,10 @@ def test_error_overloaded_is_503_with_retry_after(small_upload_app: FastAPI) -> 
     async def full_queue(rows: object) -> None:
         raise Overloaded(queued=10, limit=10, retry_after=2)
 
-    small_upload_app.dependency_overrides[get_engine] = lambda: SimpleNamespace(predict=full_queue)
-    small_upload_app.dependency_overrides[get_classifier] = lambda: SimpleNamespace()
+    settings = small_upload_app.state.settings
+    engine = SimpleNamespace(predict=full_queue)
+    serving = Serving(settings, SimpleNamespace(), engine)  # type: ignore[arg-type]
+    small_upload_app.dependency_overrides[get_serving] = lambda: serving
     response = TestClient(small_upload_app).post("/predict", **image_file(png(DIGIT)))
     assert response.status_code == 503
     assert response.headers["retry-after"] == "2"

@@ -1,14 +1,14 @@
 """POST /predict and POST /predict/batch: images in, digit probabilities out."""
 
 import base64
-from collections.abc import Iterator
 from typing import Annotated
 
 import numpy as np
 from fastapi import APIRouter, File, HTTPException, Query, Request, UploadFile
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from app.dependencies import ClassifierDep, EngineDep, SettingsDep
+from app.dependencies import Serving, ServingDep
 from app.errors import PREDICT_ERRORS, image_error_status
 from app.model_file import ModelInfo
 from app.preprocessing import ImageError, PreparedImage, encode_png, prepare_image
@@ -44,6 +44,21 @@ def to_prediction(
     )
 
 
+async def prepare(data: bytes, serving: Serving, normalize: bool) -> PreparedImage:
+    """Preprocess an upload: small ones (28x28 PNGs) inline, where a thread hop costs more."""
+    settings = serving.settings
+    if len(data) <= settings.inline_decode_max_bytes:
+        return prepare_image(data, max_pixels=settings.max_image_pixels, normalize=normalize)
+    return await run_in_threadpool(
+        prepare_image, data, max_pixels=settings.max_image_pixels, normalize=normalize
+    )
+
+
+def json_response(model: Prediction | BatchPrediction) -> Response:
+    """Serialise with pydantic-core directly; the model was validated when it was built."""
+    return Response(model.model_dump_json(), media_type="application/json")
+
+
 @router.post(
     "/predict",
     summary="Classify one digit image",
@@ -53,20 +68,15 @@ def to_prediction(
 async def predict(
     request: Request,
     file: Annotated[UploadFile, File(description="the image: PNG, JPEG, GIF, BMP, WebP or TIFF")],
-    engine: EngineDep,
-    classifier: ClassifierDep,
-    settings: SettingsDep,
+    serving: ServingDep,
     normalize: NormalizeQuery = True,
     include_image: IncludeImageQuery = False,
-) -> Prediction:
-    data = await file.read()
-    prepared = await run_in_threadpool(
-        prepare_image, data, max_pixels=settings.max_image_pixels, normalize=normalize
-    )
-    probabilities = (await engine.predict(prepared.vector()[np.newaxis]))[0]
-    result = to_prediction(probabilities, classifier.info, prepared, include_image)
+) -> Response:
+    prepared = await prepare(await file.read(), serving, normalize)
+    probabilities = (await serving.engine.predict(prepared.vector()[np.newaxis]))[0]
+    result = to_prediction(probabilities, serving.classifier.info, prepared, include_image)
     request.state.prediction = (result.digit, round(result.confidence, 4))
-    return result
+    return json_response(result)
 
 
 def _prepare_all(
@@ -89,12 +99,11 @@ def _prepare_all(
 )
 async def predict_batch(
     files: Annotated[list[UploadFile], File(description="the images, in field `files`")],
-    engine: EngineDep,
-    classifier: ClassifierDep,
-    settings: SettingsDep,
+    serving: ServingDep,
     normalize: NormalizeQuery = True,
     include_image: IncludeImageQuery = False,
-) -> BatchPrediction:
+) -> Response:
+    settings, info = serving.settings, serving.classifier.info
     if len(files) > settings.max_batch_files:
         raise HTTPException(
             413, f"{len(files)} files in one batch; the limit is {settings.max_batch_files}"
@@ -102,11 +111,9 @@ async def predict_batch(
     payloads = [await upload.read() for upload in files]
     prepared = await run_in_threadpool(_prepare_all, payloads, settings.max_image_pixels, normalize)
     good = [item for item in prepared if isinstance(item, PreparedImage)]
-    rows = np.stack([item.vector() for item in good]) if good else None
-    probabilities: Iterator[np.ndarray] = iter(
-        await engine.predict(rows) if rows is not None else []
+    probabilities = iter(
+        await serving.engine.predict(np.stack([item.vector() for item in good])) if good else ()
     )
-    info = classifier.info
     results = []
     for index, (upload, item) in enumerate(zip(files, prepared, strict=True)):
         entry = BatchItem(index=index, filename=upload.filename)
@@ -115,4 +122,5 @@ async def predict_batch(
         else:
             entry.prediction = to_prediction(next(probabilities), info, item, include_image)
         results.append(entry)
-    return BatchPrediction(model=ModelRef(name=info.name, version=info.version), results=results)
+    model = ModelRef(name=info.name, version=info.version)
+    return json_response(BatchPrediction(model=model, results=results))
