@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from app import __version__
 from app.batching import BatchingEngine
+from app.dependencies import Serving
 from app.errors import register_error_handlers
 from app.inference import Classifier, configure_threads
 from app.logs import configure_logging
@@ -55,8 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.metrics.model_loaded_now(classifier.info, time.perf_counter() - started)
         engine = build_engine(classifier, settings, app.state.metrics)
         engine.start()
-        app.state.classifier = classifier
-        app.state.engine = engine
+        app.state.serving = Serving(settings, classifier, engine)
         app.state.loaded_at = datetime.now(UTC).isoformat(timespec="seconds")
         app.state.ready = True
         logger.info(

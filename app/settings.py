@@ -40,15 +40,24 @@ class Settings(BaseSettings):
     queue_max_rows: int = Field(
         2048, ge=1, description="rows waiting for inference before 503 + Retry-After"
     )
+    inline_decode_max_bytes: int = Field(
+        4096,
+        ge=0,
+        description="uploads up to this size (28x28 PNGs) are decoded on the event loop, where "
+        "it costs less than a thread hand-off; larger ones in the thread pool",
+    )
     tf_threads: int = Field(
-        0, ge=0, description="TensorFlow intra-op threads per worker; 0 = cores / workers"
+        0,
+        ge=0,
+        description="TensorFlow intra-op threads per worker; 0 = cores / workers - 1 (at least "
+        "1): each worker's event loop keeps a core, since TensorFlow's pool spins while waiting",
     )
 
     @property
     def inference_threads(self) -> int:
         if self.tf_threads:
             return self.tf_threads
-        return max(1, _cpu_count() // self.workers)
+        return max(1, _cpu_count() // self.workers - 1)
 
 
 def env_name(field: str) -> str:
