@@ -42,5 +42,9 @@ train: $(VENV)/.dev
 evaluate: $(VENV)/.dev
 	$(BIN)/python -m training evaluate
 
+# The benchmark of README's performance section (needs wrk and $$MNIST_NPZ); see python -m bench --help.
+bench: $(VENV)/.dev
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
