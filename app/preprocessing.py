@@ -20,7 +20,12 @@ DIGIT_BOX = 20  # MNIST fits each digit's longer side into 20 px ...
 CENTRE = 14.0  # ... and puts its centre of mass at pixel (14, 14) of the 28x28 frame.
 MIN_INK_CONTRAST = 40  # gray levels between paper and ink below which nothing is drawn
 NOISE_FLOOR = 0.2  # fraction of the ink's peak below which a pixel counts as background
-DENOISE_MIN_SIDE = 64  # images at least this large get a 3x3 median filter against speckle
+DENOISE_MIN_SIDE = 64  # images at least this large get a 3x3 median filter against speckle ...
+MIN_NOISE = 1.0  # ... if noisy: the border's median absolute deviation is this many gray levels
+WORK_BOX = 4 * DIGIT_BOX  # strokes are measured and corrected at 4x the final resolution
+# 5th-95th percentile of MNIST training digits' stroke width (`stroke_width` at WORK_BOX, in
+# 20 px box pixels); wider or thinner strokes (bold fonts, ballpoints) are brought to this range.
+MNIST_STROKE = (1.6, 3.3)
 
 
 class ImageError(ValueError):
@@ -122,43 +127,39 @@ def to_grayscale(image: Image.Image) -> NDArray[np.uint8]:
     rgba = image.convert("RGBA")
     luminance = np.asarray(rgba.convert("RGB").convert("L"), dtype=np.float64)
     alpha = np.asarray(rgba.getchannel("A"), dtype=np.float64) / 255.0
-    weight = alpha.sum()
-    ink_level = (luminance * alpha).sum() / weight if weight > 0 else 0.0
+    ink_level = float(np.average(luminance, weights=alpha)) if alpha.any() else 0.0
     # Dark strokes on transparent pixels (a canvas export) go onto white, light strokes onto black.
     background = 255.0 if ink_level < 128 else 0.0
-    flat = luminance * alpha + background * (1.0 - alpha)
-    return np.rint(flat).astype(np.uint8)
+    return np.rint(luminance * alpha + background * (1.0 - alpha)).astype(np.uint8)
 
 
 def is_mnist_digit(gray: NDArray[np.uint8]) -> bool:
     """True for a 28x28 light-on-dark digit already centred by mass, as MNIST's are."""
     if gray.shape != (IMAGE_SIDE, IMAGE_SIDE) or _border(gray).mean() >= 64:
         return False
-    mass = gray.astype(np.float64)
-    total = mass.sum()
-    if total == 0:
+    if not gray.any():
         return False
-    cy, cx = _centre_of_mass(mass, total)
+    cy, cx = _centre_of_mass(gray.astype(np.float64), float(gray.sum()))
     return abs(cy - CENTRE) <= 1.5 and abs(cx - CENTRE) <= 1.5
 
 
 def normalize_digit(gray: NDArray[np.uint8]) -> NDArray[np.uint8]:
-    """MNIST's own recipe: polarity, background removal, crop, fit 20 px, centre of mass at 14."""
-    ink = _ink(gray)
-    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
-    crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-    height, width = crop.shape
-    scale = DIGIT_BOX / max(height, width)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    resample = Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BILINEAR
-    small = np.asarray(Image.fromarray(crop.astype(np.float32)).resize(size, resample))
-    small = np.clip(small, 0.0, 1.0)
+    """MNIST's recipe: polarity, background, crop, stroke weight, 20 px box, mass centred at 14."""
+    work = _match_stroke(_fit(_crop(_ink(gray)), WORK_BOX))
+    small = _fit(_crop(work, NOISE_FLOOR), DIGIT_BOX)
     cy, cx = _centre_of_mass(small.astype(np.float64), float(small.sum()))
     top = int(np.clip(round(CENTRE - cy), 0, IMAGE_SIDE - small.shape[0]))
     left = int(np.clip(round(CENTRE - cx), 0, IMAGE_SIDE - small.shape[1]))
     frame = np.zeros((IMAGE_SIDE, IMAGE_SIDE), dtype=np.float32)
     frame[top : top + small.shape[0], left : left + small.shape[1]] = small
     return np.rint(frame / frame.max() * 255).astype(np.uint8)
+
+
+def stroke_width(ink: NDArray[np.floating]) -> float:
+    """Mean stroke width in pixels of a 2-D ink image: twice its ink over its edges' length."""
+    dy, dx = np.gradient(np.pad(ink.astype(np.float64), 1))
+    edges = float(np.hypot(dx, dy).sum())
+    return 2 * float(ink.sum()) / edges if edges > 0 else 0.0
 
 
 def resize_plain(gray: NDArray[np.uint8]) -> NDArray[np.uint8]:
@@ -178,7 +179,9 @@ def encode_png(pixels: NDArray[np.uint8]) -> bytes:
 
 def _ink(gray: NDArray[np.uint8]) -> NDArray[np.float32]:
     """Ink intensity in [0, 1] on a zero background; raise NoInk if nothing stands out."""
-    if min(gray.shape) >= DENOISE_MIN_SIDE:
+    border = _border(gray).astype(np.float32)
+    noise = float(np.median(np.abs(border - np.median(border))))
+    if noise >= MIN_NOISE and min(gray.shape) >= DENOISE_MIN_SIDE:  # a median erases hairlines
         gray = np.asarray(Image.fromarray(gray).filter(ImageFilter.MedianFilter(3)))
     values = gray.astype(np.float32)
     background = float(np.median(_border(values)))
@@ -196,13 +199,40 @@ def _ink(gray: NDArray[np.uint8]) -> NDArray[np.float32]:
     return ink
 
 
+def _crop(ink: NDArray[np.float32], floor: float = 0.0) -> NDArray[np.float32]:
+    inked = ink > floor
+    rows, cols = np.flatnonzero(inked.any(axis=1)), np.flatnonzero(inked.any(axis=0))
+    return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
+def _fit(ink: NDArray[np.float32], box: int) -> NDArray[np.float32]:
+    """Resize so the longer side is `box` px, keeping the aspect ratio."""
+    height, width = ink.shape
+    scale = box / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    resample = Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BILINEAR
+    return np.clip(np.asarray(Image.fromarray(ink).resize(size, resample)), 0.0, 1.0)
+
+
+def _match_stroke(work: NDArray[np.float32]) -> NDArray[np.float32]:
+    """Thicken or thin strokes whose width is outside MNIST's range (pens, bold or light fonts)."""
+    scale = WORK_BOX / DIGIT_BOX
+    width = stroke_width(work) / scale
+    change = round(float(np.clip(width, *MNIST_STROKE) - width) * scale / 2)  # px per side
+    if change == 0:
+        return work
+    image = Image.fromarray(np.pad(work, max(change, 0)))  # room to grow at the crop's edge
+    rank = ImageFilter.MaxFilter if change > 0 else ImageFilter.MinFilter
+    matched = np.asarray(image.filter(rank(2 * abs(change) + 1)))
+    return matched if matched.max() > NOISE_FLOOR else work
+
+
 def _border(values: np.ndarray) -> np.ndarray:
     return np.concatenate([values[0, :], values[-1, :], values[1:-1, 0], values[1:-1, -1]])
 
 
 def _centre_of_mass(mass: np.ndarray, total: float) -> tuple[float, float]:
-    rows = np.arange(mass.shape[0], dtype=np.float64)
-    cols = np.arange(mass.shape[1], dtype=np.float64)
+    rows, cols = np.arange(mass.shape[0]), np.arange(mass.shape[1])
     return float(mass.sum(axis=1) @ rows / total), float(mass.sum(axis=0) @ cols / total)
 
 
@@ -214,5 +244,4 @@ def _upright(image: Image.Image) -> Image.Image:
 
 
 def _reason(exc: Exception) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text[:200]
+    return (str(exc).strip() or type(exc).__name__)[:200]
