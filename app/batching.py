@@ -52,6 +52,7 @@ class BatchingEngine:
         self._observe = observe
         self._queue: deque[_Pending] = deque()
         self._queued_rows = 0
+        self._last_rows = 0  # rows in the latest batch: > 1 means clients are concurrent
         self._wakeup = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
         self._task: asyncio.Task[None] | None = None
@@ -95,14 +96,20 @@ class BatchingEngine:
             await self._execute(loop, batch)
 
     async def _collect(self) -> list[_Pending]:
-        """Take queued requests up to `max_batch` rows, waiting at most `max_wait_s` for more."""
-        deadline = time.perf_counter() + self.max_wait_s
-        while self._rows_queued_fit() and time.perf_counter() < deadline:
-            self._wakeup.clear()
-            try:
-                await asyncio.wait_for(self._wakeup.wait(), deadline - time.perf_counter())
-            except TimeoutError:
-                break
+        """Take queued requests up to `max_batch` rows, waiting at most `max_wait_s` for more.
+
+        The wait is only worth it under concurrency: after a batch of one row (a lone client)
+        the next request runs at once, so a lone request is never delayed by batching.
+        """
+        if self._last_rows > 1:
+            deadline = asyncio.get_running_loop().time() + self.max_wait_s
+            while self._queued_rows < self.max_batch:
+                self._wakeup.clear()
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        await self._wakeup.wait()
+                except TimeoutError:
+                    break
         batch: list[_Pending] = []
         rows = 0
         while self._queue and (not batch or rows + len(self._queue[0].rows) <= self.max_batch):
@@ -110,10 +117,8 @@ class BatchingEngine:
             rows += len(item.rows)
             batch.append(item)
         self._queued_rows -= rows
+        self._last_rows = rows
         return batch
-
-    def _rows_queued_fit(self) -> bool:
-        return self._queued_rows < self.max_batch
 
     async def _execute(self, loop: asyncio.AbstractEventLoop, batch: list[_Pending]) -> None:
         live = [item for item in batch if not item.future.done()]  # skip cancelled callers

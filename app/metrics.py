@@ -10,6 +10,7 @@ import os
 import re
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -47,6 +48,7 @@ class Metrics:
 
     def __init__(self) -> None:
         self.multiprocess = multiprocess_dir() is not None
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self.registry = CollectorRegistry()
         registry = None if self.multiprocess else self.registry  # multiprocess: values go to files
         if registry is not None:
@@ -110,8 +112,16 @@ class Metrics:
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         method = method if method in METHODS else "other"
-        self.requests.labels(route, method, str(status)).inc()
-        self.latency.labels(route, method).observe(seconds)
+        key = (route, method, status)  # bounded: route templates x methods x statuses
+        children = self._children.get(key)
+        if children is None:  # labels() validates and locks: resolve each series once
+            children = (
+                self.requests.labels(route, method, str(status)),
+                self.latency.labels(route, method),
+            )
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def observe_batch(self, rows: int, waited_seconds: float) -> None:
         """The BatchingEngine's `observe` callback."""
