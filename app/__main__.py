@@ -9,10 +9,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 from app.model_file import ModelLoadError, check_model_file
 from app.settings import Settings, env_name
 
+if TYPE_CHECKING:
+    import uvicorn
+
+APP = "app.main:create_app"
 # Spelled out, not imported from app.metrics: prometheus_client must not load before it is set.
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -77,18 +82,33 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     signal.signal(signal.SIGTERM, exit_cleanly)
+    options: dict[str, Any] = {
+        "factory": True,
+        "host": settings.host,
+        "port": settings.port,
+        "workers": settings.workers,
+        "log_config": None,
+        "access_log": False,
+        "timeout_graceful_shutdown": 10,
+        "server_header": False,  # no "server: uvicorn" on every answer
+    }
     with metrics_dir(settings.workers):
-        uvicorn.run(
-            "app.main:create_app",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=settings.workers,
-            log_config=None,
-            access_log=False,
-            timeout_graceful_shutdown=10,
-        )
-    return 0
+        if settings.workers == 1:
+            uvicorn.run(APP, **options)
+            return 0
+        return supervise(uvicorn.Config(APP, **options))
+
+
+def supervise(config: "uvicorn.Config") -> int:
+    """Run the workers under uvicorn's supervisor (which restarts any that dies) as uvicorn.run
+    does, but exit non-zero when one failed to start: uvicorn.run returns normally then."""
+    from uvicorn.config import STARTUP_FAILURE
+    from uvicorn.supervisors import Multiprocess
+
+    supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+    supervisor.run()
+    failed = any(process.exitcode == STARTUP_FAILURE for process in supervisor.processes)
+    return STARTUP_FAILURE if failed else 0
 
 
 if __name__ == "__main__":

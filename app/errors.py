@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
 
 from app.batching import Overloaded
 from app.oip import ProtocolError
@@ -42,6 +43,7 @@ def _error(description: str) -> dict[str, Any]:
 
 PREDICT_ERRORS: dict[int | str, dict[str, Any]] = {
     400: _error("empty, corrupt or truncated image"),
+    408: _error("the request body was not received in time"),
     413: _error("body over the upload limit, too many pixels, or too many files"),
     415: _error("not an image in an accepted format (PNG, JPEG, GIF, BMP, WebP, TIFF)"),
     422: _error("missing `file` field, not multipart, or an image with no digit in it"),
@@ -84,6 +86,12 @@ async def _protocol_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"error": str(exc)}, status_code=exc.status, headers=exc.headers)
 
 
+async def _client_gone(request: Request, exc: Exception) -> JSONResponse:
+    # Nobody reads this answer; it only keeps a departed client out of the internal-error log.
+    detail = "the client disconnected before the request body was complete"
+    return JSONResponse({"detail": detail}, status_code=400)
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return JSONResponse({"detail": "internal error; see the server log"}, status_code=500)
@@ -94,4 +102,5 @@ def register_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ImageError, _image_error)
     app.add_exception_handler(Overloaded, _overloaded)
     app.add_exception_handler(ProtocolError, _protocol_error)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(Exception, _unexpected)

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
+import anyio.to_thread
 from fastapi import FastAPI
 
 from app import __version__
@@ -15,8 +16,9 @@ from app.errors import register_error_handlers
 from app.inference import Classifier, configure_threads
 from app.logs import configure_logging
 from app.metrics import Metrics, MetricsMiddleware
-from app.middleware import BodySizeLimit, QuietStartupFailure, RequestLog
+from app.middleware import BodySizeLimit, BodyTimeout, QuietStartupFailure, RequestLog
 from app.routes import health, metrics, predict, ui, v2
+from app.security import ApiKeyAuth, add_cors, document_api_key
 from app.settings import Settings, env_name
 
 logger = logging.getLogger(__name__)
@@ -51,6 +53,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_threads(settings.inference_threads)
+        # Starlette's thread pool decodes uploads: its size bounds the memory they take at once.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.decode_threads
         started = time.perf_counter()
         classifier = Classifier.load(settings.model_path, env_name("model_path"))
         app.state.metrics.model_loaded_now(classifier.info, time.perf_counter() - started)
@@ -90,6 +94,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ui.router)
     app.mount(ui.STATIC_URL, ui.static_files(), name="static")
     app.add_middleware(BodySizeLimit, limit=settings.max_upload_bytes)
+    app.add_middleware(BodyTimeout, timeout_s=settings.body_timeout_s)
+    if settings.api_key is not None:
+        app.add_middleware(ApiKeyAuth, key=settings.api_key.get_secret_value())
+        document_api_key(app)
+    add_cors(app, settings.cors_origins)  # outside the key check: preflights carry no key
     app.add_middleware(RequestLog)
     app.add_middleware(QuietStartupFailure)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outermost: sees every status

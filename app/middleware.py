@@ -1,5 +1,6 @@
-"""Pure ASGI middleware: body-size limit, one log line per request, quiet startup errors."""
+"""Pure ASGI middleware: body size and time limits, one log line per request, quiet startup."""
 
+import asyncio
 import json
 import logging
 import sys
@@ -14,11 +15,20 @@ from app.model_file import ModelLoadError
 logger = logging.getLogger("app.access")
 
 
-async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
+def error_body(scope: Scope, message: str) -> dict[str, str]:
+    """An error in the route's format: the Open Inference Protocol's `error` under /v2."""
+    path = scope["path"]
+    return {"error" if path == "/v2" or path.startswith("/v2/") else "detail": message}
+
+
+async def send_json(
+    send: Send, status: int, body: dict[str, Any], extra: tuple[tuple[bytes, bytes], ...] = ()
+) -> None:
     payload = json.dumps(body).encode()
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(payload)).encode()),
+        *extra,
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
@@ -38,7 +48,7 @@ class BodySizeLimit:
         message = f"request body is larger than the {self.limit}-byte limit"
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await _send_json(send, 413, {"detail": message})
+            await send_json(send, 413, error_body(scope, message))
             return
         seen = 0
         exceeded = False
@@ -69,11 +79,59 @@ class BodySizeLimit:
             if not exceeded:
                 raise
         if exceeded and not started:
-            await _send_json(send, 413, {"detail": message})
+            await send_json(send, 413, error_body(scope, message))
 
 
 class _BodyTooLarge(Exception):
     pass
+
+
+class BodyTimeout:
+    """408 (and a closed connection) for a body not fully received `timeout_s` after the request.
+
+    A client that sends its upload a byte at a time would otherwise keep a request open forever.
+    """
+
+    def __init__(self, app: ASGIApp, timeout_s: float) -> None:
+        self.app = app
+        self.timeout_s = timeout_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        deadline = time.monotonic() + self.timeout_s
+        complete = timed_out = started = False
+
+        async def timed_receive() -> Message:
+            nonlocal complete, timed_out
+            if timed_out:
+                return {"type": "http.disconnect"}  # to the app, too slow is as good as gone
+            if complete:  # after the body, receive() waits for a disconnect: no limit on that
+                return await receive()
+            try:
+                received = await asyncio.wait_for(receive(), deadline - time.monotonic())
+            except TimeoutError:
+                timed_out = True
+                return {"type": "http.disconnect"}
+            complete = received["type"] != "http.request" or not received.get("more_body")
+            return received
+
+        async def guarded_send(sent: Message) -> None:
+            nonlocal started
+            if timed_out:
+                return  # the app's reaction to the aborted read is replaced by our 408
+            started = started or sent["type"] == "http.response.start"
+            await send(sent)
+
+        try:
+            await self.app(scope, timed_receive, guarded_send)
+        except Exception:
+            if not timed_out:
+                raise
+        if timed_out and not started:
+            message = f"the request body was not received within {self.timeout_s:g} s"
+            await send_json(send, 408, error_body(scope, message), ((b"connection", b"close"),))
 
 
 class RequestLog:

@@ -4,6 +4,7 @@ No web framework and no Keras here. Anything that is not a digit image raises an
 subclass whose message names what was expected and what was found.
 """
 
+import contextlib
 import io
 from dataclasses import dataclass
 
@@ -16,6 +17,8 @@ from app.pixels import IMAGE_SIDE, to_model_input
 # Pillow format names we decode; MPO is how Pillow names many camera JPEGs.
 ACCEPTED_FORMATS = ("PNG", "JPEG", "MPO", "GIF", "BMP", "WEBP", "TIFF")
 ACCEPTED_FORMATS_TEXT = "PNG, JPEG, GIF, BMP, WebP, TIFF"
+WORK_SIDE = 1024  # uploads over twice this size are first averaged down to about it (memory)
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 DIGIT_BOX = 20  # MNIST fits each digit's longer side into 20 px ...
 CENTRE = 14.0  # ... and puts its centre of mass at pixel (14, 14) of the 28x28 frame.
 MIN_INK_CONTRAST = 40  # gray levels between paper and ink below which nothing is drawn
@@ -67,7 +70,7 @@ class PreparedImage:
 def prepare_image(data: bytes, *, max_pixels: int, normalize: bool = True) -> PreparedImage:
     """Decode an upload and turn it into the 28x28 uint8 digit the model was trained on."""
     image, format_name = decode_image(data, max_pixels=max_pixels)
-    gray = to_grayscale(image)
+    gray = to_grayscale(shrink(image))
     if is_mnist_digit(gray):
         pixels, normalized = gray, False
     elif normalize:
@@ -76,6 +79,13 @@ def prepare_image(data: bytes, *, max_pixels: int, normalize: bool = True) -> Pr
         _ink(gray)  # a blank image is NoInk with normalisation off too
         pixels, normalized = resize_plain(gray), False
     return PreparedImage(pixels, format_name, image.size, normalized)
+
+
+def declared_png_pixels(data: bytes) -> int | None:
+    """Width x height a PNG's header declares (read in ~1 µs, nothing decoded); None if no PNG."""
+    if data[:8] != PNG_SIGNATURE or data[12:16] != b"IHDR" or len(data) < 24:
+        return None
+    return int.from_bytes(data[16:20], "big") * int.from_bytes(data[20:24], "big")
 
 
 def decode_image(data: bytes, *, max_pixels: int) -> tuple[Image.Image, str]:
@@ -113,8 +123,26 @@ def decode_image(data: bytes, *, max_pixels: int) -> tuple[Image.Image, str]:
     return _upright(image), "JPEG" if image.format == "MPO" else image.format
 
 
+def shrink(image: Image.Image) -> Image.Image:
+    """An image over 2 x WORK_SIDE px box-averaged by a whole factor; smaller ones unchanged.
+
+    A digit needs no more pixels, and the float arrays of the steps after cost 4-8 bytes per pixel:
+    a 16-megapixel upload would otherwise take some 250 MB to prepare.
+    """
+    factor = max(image.size) // WORK_SIDE
+    if factor < 2:
+        return image
+    if image.mode in ("1", "P", "PA"):  # resizing these would sample, not average, the strokes
+        transparent = image.mode == "PA" or "transparency" in image.info
+        image = image.convert("RGBA" if transparent else "L")
+    size = (max(1, image.width // factor), max(1, image.height // factor))
+    return image.resize(size, Image.Resampling.BOX)
+
+
 def to_grayscale(image: Image.Image) -> NDArray[np.uint8]:
     """8-bit gray pixels, transparency flattened onto a background that contrasts with the ink."""
+    if image.mode == "LAB":  # a CIELAB TIFF: Pillow cannot convert it, but L is the lightness
+        image = image.getchannel("L")
     if image.mode in ("I", "F") or image.mode.startswith("I;16"):
         values = np.asarray(image, dtype=np.float64)
         top = 65535.0 if image.mode.startswith("I;16") or values.max() > 255 else 255.0
@@ -237,10 +265,11 @@ def _centre_of_mass(mass: np.ndarray, total: float) -> tuple[float, float]:
 
 
 def _upright(image: Image.Image) -> Image.Image:
-    try:
-        return ImageOps.exif_transpose(image)
-    except Exception:  # absurd EXIF must not fail an otherwise good image
-        return image
+    # In place: a copy of a 16-megapixel image would double the memory it takes. Absurd EXIF
+    # must not fail an otherwise good image.
+    with contextlib.suppress(Exception):
+        ImageOps.exif_transpose(image, in_place=True)
+    return image
 
 
 def _reason(exc: Exception) -> str:

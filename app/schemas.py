@@ -60,6 +60,12 @@ class ErrorResponse(BaseModel):
     detail: str = Field(examples=["not a recognised image; accepted formats: PNG, JPEG, ..."])
 
 
+class ProtocolErrorResponse(BaseModel):
+    """An error on the Open Inference Protocol routes (/v2), in the format it prescribes."""
+
+    error: str = Field(examples=["unknown model 'cifar'; this server serves 'mnist'"])
+
+
 class Health(BaseModel):
     status: str = Field(examples=["ok"])
 

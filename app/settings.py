@@ -2,10 +2,10 @@
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "MNIST_API_"
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "mnist-mlp.keras"
@@ -52,6 +52,33 @@ class Settings(BaseSettings):
         description="TensorFlow intra-op threads per worker; 0 = cores / workers - 1 (at least "
         "1): each worker's event loop keeps a core, since TensorFlow's pool spins while waiting",
     )
+    decode_threads: int = Field(
+        2,
+        ge=1,
+        description="threads per worker that decode uploads (and do other blocking work); "
+        "each may hold ~150 MB while decoding a max_image_pixels image",
+    )
+    body_timeout_s: float = Field(
+        10.0, gt=0, description="longest a client may take to send a request body, else 408"
+    )
+    api_key: SecretStr | None = Field(
+        None, description="when set, required on every route but health (Bearer or X-API-Key)"
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="comma-separated origins allowed by CORS; none: off"
+    )
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _empty_key_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
 
     @property
     def inference_threads(self) -> int:

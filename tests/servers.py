@@ -1,11 +1,15 @@
 """Helpers that run `python -m app` as a real process, and model files it must refuse."""
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -46,6 +50,44 @@ def wait_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
                 pass
             time.sleep(0.2)
     raise AssertionError(f"server not ready after {READY_TIMEOUT_S}s:\n{log.read_text()}")
+
+
+@dataclass(frozen=True)
+class Running:
+    process: subprocess.Popen[bytes]
+    url: str
+    log: Path
+
+
+@contextmanager
+def running(folder: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[Running]:
+    """`python -m app *args` on a free port with `env` added, ready; stopped afterwards."""
+    port = free_port()
+    log = folder / f"server-{port}.log"
+    with log.open("wb") as stderr:
+        process = subprocess.Popen(
+            app_command("--port", str(port), *args),
+            cwd=ROOT,
+            env={**clean_env(), **(env or {})},
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    try:
+        wait_ready(process, f"http://127.0.0.1:{port}", log)
+        yield Running(process, f"http://127.0.0.1:{port}", log)
+    finally:
+        stop(process)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (so that uvicorn stops its workers too), then SIGKILL if it takes over 30 s."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=30)
 
 
 def tiny_model(path: Path, inputs: int, outputs: int) -> Path:

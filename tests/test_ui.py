@@ -20,6 +20,7 @@ import httpx
 import numpy as np
 import pytest
 
+from tests import servers
 from tests.conftest import ROOT, SHIPPED_MODEL
 from tests.images import png
 from tests.strokes import digit_strokes, smooth
@@ -274,3 +275,55 @@ def test_redoc_renders_offline(browser: Any, server: str) -> None:
     redoc.goto(f"{server}/redoc")
     expect(redoc.locator("h1")).to_contain_text("MNIST digit classifier", timeout=TIMEOUT_MS)
     context.close()
+
+
+# --- with an API key (MNIST_API_API_KEY): the page is public, the API asks for the key ---------
+
+API_KEY = "page-k3y-0123456789"
+
+
+@pytest.fixture(scope="module")
+def keyed_server(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    env = {"MNIST_API_API_KEY": API_KEY, "MNIST_API_LOG_LEVEL": "warning"}
+    with servers.running(tmp_path_factory.mktemp("keyed"), env=env) as running:
+        yield running.url
+
+
+def keyed_page(browser: Any, url: str, answer: str) -> tuple[Any, list[str]]:
+    """A new tab on the page that answers every key prompt with `answer`; also its prompts."""
+    tab = browser.new_context().new_page()
+    tab.set_default_timeout(TIMEOUT_MS)
+    prompts: list[str] = []
+
+    def on_dialog(dialog: Any) -> None:
+        prompts.append(dialog.message)
+        dialog.accept(answer)
+
+    tab.on("dialog", on_dialog)
+    tab.goto(f"{url}/")
+    return tab, prompts
+
+
+def test_page_asks_for_the_api_key_once_then_predicts(
+    browser: Any, keyed_server: str, mnist: Any
+) -> None:
+    tab, prompts = keyed_page(browser, keyed_server, API_KEY)
+    expect(tab.locator("#model-info")).to_contain_text("Model mnist-mlp")
+    tab.locator("#file").set_input_files(
+        {"name": "mnist-0.png", "mimeType": "image/png", "buffer": png(mnist.x_test[0])}
+    )
+    expect(tab.locator("#digit")).to_have_text(str(int(mnist.y_test[0])))
+    assert prompts == ["This service needs an API key:"]
+    tab.context.close()
+
+
+def test_page_with_a_wrong_api_key_shows_the_refusal(
+    browser: Any, keyed_server: str, mnist: Any
+) -> None:
+    tab, _ = keyed_page(browser, keyed_server, "wrong")
+    expect(tab.locator("#model-info")).to_contain_text("the API key is not valid")
+    tab.locator("#file").set_input_files(
+        {"name": "mnist-0.png", "mimeType": "image/png", "buffer": png(mnist.x_test[0])}
+    )
+    expect(tab.locator("#error")).to_contain_text("HTTP 401")
+    tab.context.close()

@@ -7,7 +7,7 @@ that every rejection, even of malformed JSON, takes the protocol's error format.
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import JSONResponse
 from numpy.typing import NDArray
 from starlette.concurrency import run_in_threadpool
@@ -15,13 +15,31 @@ from starlette.concurrency import run_in_threadpool
 from app import __version__, oip
 from app.batching import Overloaded
 from app.dependencies import ClassifierDep, EngineDep, SettingsDep
+from app.schemas import ProtocolErrorResponse
 from app.settings import Settings
 
 router = APIRouter(prefix="/v2", tags=["open inference protocol (KServe V2)"])
 VERSIONED = "/models/{model_name}/versions/{model_version}"
 
 
-async def served_version(request: Request, classifier: ClassifierDep, model_name: str) -> str:
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ProtocolErrorResponse, "description": description}
+
+
+UNKNOWN_MODEL = _error("another model name or version than the one served")
+MODEL_ERRORS: dict[int | str, dict[str, Any]] = {404: UNKNOWN_MODEL}
+INFER_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _error("malformed request: JSON, tensor names, shapes, datatypes, values or images"),
+    404: UNKNOWN_MODEL,
+    408: _error("the request body was not received in time"),
+    413: _error("more rows than the batch limit, or a body over the upload limit"),
+    415: _error("a compressed request body"),
+    503: _error("inference queue full: retry after the `Retry-After` seconds"),
+}
+ModelName = Annotated[str, Path(examples=[oip.MODEL_NAME], description="the served model: mnist")]
+
+
+async def served_version(request: Request, classifier: ClassifierDep, model_name: ModelName) -> str:
     """The served model's version; 404 for another model name or version in the path."""
     version = classifier.info.version
     oip.check_model(model_name, request.path_params.get("model_version"), version)
@@ -45,19 +63,31 @@ async def server_live() -> dict[str, bool]:
     return {"live": True}
 
 
-@router.get("/health/ready", summary="Server readiness: 503 until the model is loaded")
+@router.get(
+    "/health/ready",
+    summary="Server readiness: 503 until the model is loaded",
+    responses={503: {"description": "the model is not loaded yet"}},
+)
 async def server_ready(request: Request) -> JSONResponse:
     ready = _ready(request)
     return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
 
 
-@router.get("/models/{model_name}", summary="Model metadata: inputs, outputs, versions")
+@router.get(
+    "/models/{model_name}",
+    summary="Model metadata: inputs, outputs, versions",
+    responses=MODEL_ERRORS,
+)
 @router.get(VERSIONED, include_in_schema=False)
 async def model_metadata(version: VersionDep) -> dict[str, Any]:
     return oip.model_metadata(version)
 
 
-@router.get("/models/{model_name}/ready", summary="Model readiness")
+@router.get(
+    "/models/{model_name}/ready",
+    summary="Model readiness",
+    responses={**MODEL_ERRORS, 503: {"description": "the model is not loaded yet"}},
+)
 @router.get(f"{VERSIONED}/ready", include_in_schema=False)
 async def model_ready(request: Request, version: VersionDep) -> JSONResponse:
     ready = _ready(request)
@@ -75,6 +105,7 @@ def _decode(
     "/models/{model_name}/infer",
     summary="Inference: `pixels` (FP32) or `image` (BYTES) in, `probabilities` out",
     response_class=Response,
+    responses=INFER_ERRORS,
 )
 @router.post(f"{VERSIONED}/infer", include_in_schema=False)
 async def infer(

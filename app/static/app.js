@@ -33,6 +33,35 @@
 
   const percent = (p) => `${(p * 100).toFixed(1)}%`;
 
+  // A service run with MNIST_API_API_KEY answers 401: ask for the key once, keep it for this
+  // tab only, and send it as X-API-Key from then on.
+  const KEY_STORE = "mnist-api-key";
+  let asking = null;
+
+  function withKey(options) {
+    const key = sessionStorage.getItem(KEY_STORE);
+    return key ? { ...options, headers: { "X-API-Key": key } } : options;
+  }
+
+  async function askForKey() {
+    asking = asking || Promise.resolve().then(() => {
+      const key = window.prompt("This service needs an API key:");
+      if (key && key.trim()) sessionStorage.setItem(KEY_STORE, key.trim());
+      return Boolean(key && key.trim());
+    });
+    try {
+      return await asking;
+    } finally {
+      asking = null;
+    }
+  }
+
+  async function call(url, options = {}) {
+    const response = await fetch(url, withKey(options));
+    if (response.status !== 401 || !(await askForKey())) return response;
+    return fetch(url, withKey(options));
+  }
+
   function buildBars() {
     for (let d = 0; d < 10; d += 1) {
       const item = document.createElement("li");
@@ -100,7 +129,7 @@
     let response;
     let body = null;
     try {
-      response = await fetch(PREDICT_URL, { method: "POST", body: form });
+      response = await call(PREDICT_URL, { method: "POST", body: form });
       body = await response.json().catch(() => null);
     } catch (err) {
       if (asked === generation) showError(`Could not reach the service: ${err.message}`);
@@ -234,7 +263,7 @@
   async function loadModelInfo() {
     const info = $("model-info");
     try {
-      const response = await fetch("/model");
+      const response = await call("/model");
       const body = await response.json();
       if (!response.ok) throw new Error(detailOf(body, response));
       const accuracy =

@@ -1,0 +1,109 @@
+"""Optional API key on every route but health and the page's static shell; CORS when configured."""
+
+import hmac
+import logging
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.middleware import error_body, send_json
+from app.schemas import ErrorResponse, ProtocolErrorResponse
+
+logger = logging.getLogger(__name__)
+
+KEY_HEADER = "X-API-Key"
+# Probes carry no secret; the page, its files and the API docs are the same for everyone, and
+# the page asks the visitor for the key when the API answers 401 (see static/app.js).
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/", "/docs", "/redoc", "/openapi.json"})
+PUBLIC_PREFIXES = ("/v2/health/", "/static/")
+CHALLENGE = (b"www-authenticate", b'Bearer realm="mnist-serve"')
+MISSING = f"this service needs an API key: send `Authorization: Bearer <key>` or `{KEY_HEADER}`"
+WRONG = "the API key is not valid"
+
+
+def is_public(path: str) -> bool:
+    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+
+
+def presented_key(headers: dict[bytes, bytes]) -> bytes | None:
+    """The key from `Authorization: Bearer <key>` or else from `X-API-Key`; None if neither."""
+    scheme, _, token = headers.get(b"authorization", b"").partition(b" ")
+    if scheme.lower() == b"bearer" and token.strip():
+        return token.strip()
+    return headers.get(KEY_HEADER.lower().encode()) or None
+
+
+class ApiKeyAuth:
+    """401 with `WWW-Authenticate` unless a non-public request carries the key."""
+
+    def __init__(self, app: ASGIApp, key: str) -> None:
+        self.app = app
+        self.key = key.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] == "OPTIONS" or is_public(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        key = presented_key(dict(scope["headers"]))
+        if key is not None and hmac.compare_digest(key, self.key):
+            await self.app(scope, receive, send)
+            return
+        reason = "missing" if key is None else "wrong"
+        client = scope.get("client") or ("?", 0)
+        # The presented key is never logged, not even in part.
+        logger.warning(
+            "API key %s", reason, extra={"fields": {"path": scope["path"], "client": client[0]}}
+        )
+        body = error_body(scope, MISSING if key is None else WRONG)
+        await send_json(send, 401, body, (CHALLENGE,))
+
+
+def add_cors(app: FastAPI, origins: list[str]) -> None:
+    """Allow those browser origins to call the API; with none, no CORS headers at all."""
+    if origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", KEY_HEADER, "Content-Type", "X-Request-ID"],
+            expose_headers=["Retry-After", "X-Request-ID"],
+        )
+
+
+def document_api_key(app: FastAPI) -> None:
+    """Declare the key in the OpenAPI schema, so /docs offers 'Authorize' and lists the 401."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = build()
+        components = schema.setdefault("components", {})
+        components["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer"},
+            "apiKey": {"type": "apiKey", "in": "header", "name": KEY_HEADER},
+        }
+        schemas = components.setdefault("schemas", {})
+        for model in (ErrorResponse, ProtocolErrorResponse):
+            schemas.setdefault(model.__name__, model.model_json_schema())
+        for path, operations in schema.get("paths", {}).items():
+            if is_public(path):
+                continue
+            body = error_body({"path": path}, "")
+            model = ProtocolErrorResponse if "error" in body else ErrorResponse
+            unauthorized = {
+                "description": "missing or wrong API key",
+                "content": {
+                    "application/json": {
+                        "schema": {"$ref": f"#/components/schemas/{model.__name__}"}
+                    }
+                },
+            }
+            for operation in operations.values():
+                operation["security"] = [{"bearer": []}, {"apiKey": []}]
+                operation.setdefault("responses", {})["401"] = unauthorized
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
