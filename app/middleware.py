@@ -100,7 +100,7 @@ class BodyTimeout:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        deadline = time.monotonic() + self.timeout_s
+        deadline = asyncio.get_running_loop().time() + self.timeout_s
         complete = timed_out = started = False
 
         async def timed_receive() -> Message:
@@ -110,7 +110,8 @@ class BodyTimeout:
             if complete:  # after the body, receive() waits for a disconnect: no limit on that
                 return await receive()
             try:
-                received = await asyncio.wait_for(receive(), deadline - time.monotonic())
+                async with asyncio.timeout_at(deadline):  # a timer, not a task per receive()
+                    received = await receive()
             except TimeoutError:
                 timed_out = True
                 return {"type": "http.disconnect"}
