@@ -16,7 +16,7 @@ from app.errors import register_error_handlers
 from app.inference import Classifier, configure_threads
 from app.logs import configure_logging
 from app.metrics import Metrics, MetricsMiddleware
-from app.middleware import BodySizeLimit, BodyTimeout, QuietStartupFailure, RequestLog
+from app.middleware import QuietStartupFailure, RequestBodyGuard, RequestLog
 from app.routes import health, metrics, predict, ui, v2
 from app.security import ApiKeyAuth, add_cors, document_api_key
 from app.settings import Settings, env_name
@@ -93,8 +93,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics.router)
     app.include_router(ui.router)
     app.mount(ui.STATIC_URL, ui.static_files(), name="static")
-    app.add_middleware(BodySizeLimit, limit=settings.max_upload_bytes)
-    app.add_middleware(BodyTimeout, timeout_s=settings.body_timeout_s)
+    app.add_middleware(
+        RequestBodyGuard, limit=settings.max_upload_bytes, timeout_s=settings.body_timeout_s
+    )
     if settings.api_key is not None:
         app.add_middleware(ApiKeyAuth, key=settings.api_key.get_secret_value())
         document_api_key(app)

@@ -34,105 +34,73 @@ async def send_json(
     await send({"type": "http.response.body", "body": payload})
 
 
-class BodySizeLimit:
-    """413 for bodies over `limit` bytes, judged by Content-Length or while streaming in."""
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        message = f"request body is larger than the {self.limit}-byte limit"
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await send_json(send, 413, error_body(scope, message))
-            return
-        seen = 0
-        exceeded = False
-        started = False
-
-        async def limited_receive() -> Message:
-            nonlocal seen, exceeded
-            received = await receive()
-            if received["type"] == "http.request":
-                seen += len(received.get("body", b""))
-                if seen > self.limit:
-                    exceeded = True
-                    raise _BodyTooLarge
-            return received
-
-        async def guarded_send(sent: Message) -> None:
-            nonlocal started
-            if exceeded:
-                return  # the app's reaction to the aborted read is replaced by our 413
-            started = started or sent["type"] == "http.response.start"
-            await send(sent)
-
-        try:
-            await self.app(scope, limited_receive, guarded_send)
-        except _BodyTooLarge:
-            pass
-        except Exception:
-            if not exceeded:
-                raise
-        if exceeded and not started:
-            await send_json(send, 413, error_body(scope, message))
-
-
-class _BodyTooLarge(Exception):
-    pass
-
-
-class BodyTimeout:
-    """408 (and a closed connection) for a body not fully received `timeout_s` after the request.
-
-    A client that sends its upload a byte at a time would otherwise keep a request open forever.
+class RequestBodyGuard:
+    """Refuse a body without reading on: 413 over `limit` bytes (by Content-Length, or counted as
+    it streams in), 408 and a closed connection if not fully received `timeout_s` after the
+    request began (a client sending a byte at a time would otherwise hold a request forever).
     """
 
-    def __init__(self, app: ASGIApp, timeout_s: float) -> None:
+    def __init__(self, app: ASGIApp, limit: int, timeout_s: float) -> None:
         self.app = app
+        self.limit = limit
         self.timeout_s = timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        too_large = f"request body is larger than the {self.limit}-byte limit"
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await send_json(send, 413, error_body(scope, too_large))
+            return
         deadline = asyncio.get_running_loop().time() + self.timeout_s
-        complete = timed_out = started = False
+        seen = 0
+        complete = started = False
+        refusal: tuple[int, str, tuple[tuple[bytes, bytes], ...]] | None = None
 
-        async def timed_receive() -> Message:
-            nonlocal complete, timed_out
-            if timed_out:
-                return {"type": "http.disconnect"}  # to the app, too slow is as good as gone
+        async def guarded_receive() -> Message:
+            nonlocal seen, complete, refusal
+            if refusal is not None:
+                return {"type": "http.disconnect"}  # to the app, refused is as good as gone
             if complete:  # after the body, receive() waits for a disconnect: no limit on that
                 return await receive()
             try:
                 async with asyncio.timeout_at(deadline):  # a timer, not a task per receive()
                     received = await receive()
             except TimeoutError:
-                timed_out = True
+                late = f"the request body was not received within {self.timeout_s:g} s"
+                refusal = (408, late, ((b"connection", b"close"),))
                 return {"type": "http.disconnect"}
+            if received["type"] == "http.request":
+                seen += len(received.get("body", b""))
+                if seen > self.limit:
+                    refusal = (413, too_large, ())
+                    raise _BodyRefused
             complete = received["type"] != "http.request" or not received.get("more_body")
             return received
 
         async def guarded_send(sent: Message) -> None:
             nonlocal started
-            if timed_out:
-                return  # the app's reaction to the aborted read is replaced by our 408
+            if refusal is not None:
+                return  # the app's reaction to the aborted read is replaced by our refusal
             started = started or sent["type"] == "http.response.start"
             await send(sent)
 
         try:
-            await self.app(scope, timed_receive, guarded_send)
+            await self.app(scope, guarded_receive, guarded_send)
+        except _BodyRefused:
+            pass
         except Exception:
-            if not timed_out:
+            if refusal is None:
                 raise
-        if timed_out and not started:
-            message = f"the request body was not received within {self.timeout_s:g} s"
-            await send_json(send, 408, error_body(scope, message), ((b"connection", b"close"),))
+        if refusal is not None and not started:
+            status, message, headers = refusal
+            await send_json(send, status, error_body(scope, message), headers)
+
+
+class _BodyRefused(Exception):
+    pass
 
 
 class RequestLog:
