@@ -1,6 +1,5 @@
 """Load MNIST in Keras' layout from a local .npz or the Keras download, and validate it."""
 
-import hashlib
 import logging
 import os
 from dataclasses import dataclass
@@ -9,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from app.model_file import sha256_of
 from app.pixels import IMAGE_SIDE, NUM_CLASSES, to_model_input
 
 logger = logging.getLogger(__name__)
@@ -92,15 +92,6 @@ def validate(arrays: dict[str, np.ndarray], source: str) -> None:
         low, high = int(y.min()), int(y.max())
         if low < 0 or high >= NUM_CLASSES:
             raise DatasetError(f"{source}: y_{split} has labels in [{low}, {high}], expected 0-9")
-
-
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def prepare(x: NDArray[np.uint8], y: NDArray[np.integer]) -> tuple[np.ndarray, np.ndarray]:

@@ -12,6 +12,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from app.model_file import card_path
 from app.pixels import NUM_CLASSES
 from training.config import TrainConfig
 from training.data import Mnist, prepare
@@ -125,11 +126,6 @@ def model_card(
         },
         "history": history,
     }
-
-
-def card_path(model_file: Path) -> Path:
-    """Where the card of a model file lives: `<stem>.card.json` beside it."""
-    return model_file.with_name(f"{model_file.stem}.card.json")
 
 
 def run(data: Mnist, config: TrainConfig, out_dir: Path) -> dict[str, object]:
