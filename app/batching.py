@@ -1,13 +1,13 @@
 """Dynamic micro-batching: requests arriving together share one forward pass, off the event loop."""
 
 import asyncio
-import contextlib
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from queue import SimpleQueue
 
 import numpy as np
 from numpy.typing import NDArray
@@ -34,7 +34,14 @@ class _Pending:
 
 
 class BatchingEngine:
-    """Queue rows, run up to `max_batch` per call of `predict`, hand each caller its own rows."""
+    """Queue rows, run up to `max_batch` per call of `predict`, hand each caller its own rows.
+
+    One inference thread runs one batch at a time; what arrives meanwhile queues and goes in the
+    next batch as soon as the thread is free, so under load batches grow by themselves. With the
+    thread idle, a request goes at the end of the event loop's current pass (with whatever else
+    arrived in it), or, if the last batch had company, after up to `max_wait_s` for more.
+    The event loop pays one timer or callback per batch, not per request.
+    """
 
     def __init__(
         self,
@@ -53,92 +60,105 @@ class BatchingEngine:
         self._queue: deque[_Pending] = deque()
         self._queued_rows = 0
         self._last_rows = 0  # rows in the latest batch: > 1 means clients are concurrent
-        self._wakeup = asyncio.Event()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
-        self._task: asyncio.Task[None] | None = None
+        self._busy = False  # a batch is in the inference thread
+        self._scheduled: asyncio.TimerHandle | asyncio.Handle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._jobs: SimpleQueue[list[_Pending] | None] = SimpleQueue()
+        self._thread: threading.Thread | None = None
 
     @property
     def queued_rows(self) -> int:
         return self._queued_rows
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="batching-engine")
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.Thread(target=self._work, name="inference", daemon=True)
+        self._thread.start()
 
     async def stop(self) -> None:
-        """Finish what is queued, then stop the loop and the inference thread."""
-        while self._queue and self._task is not None and not self._task.done():
+        """Finish what is queued, then stop the inference thread."""
+        while (self._queue or self._busy) and self._thread is not None:
             await asyncio.sleep(0.001)
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        self._executor.shutdown(wait=True)
+        if self._thread is not None:
+            self._jobs.put(None)
+            await asyncio.to_thread(self._thread.join)
+            self._thread = None
 
     async def predict(self, rows: NDArray[np.float32]) -> NDArray[np.float32]:
         """Probabilities (N, 10) for rows (N, 784); raise Overloaded when the queue is full."""
-        if self._task is None or self._task.done():
+        loop = self._loop
+        if loop is None or self._thread is None:
             raise RuntimeError("batching engine is not running")
         if self._queued_rows + len(rows) > self.max_queue and self._queued_rows > 0:
             raise Overloaded(self._queued_rows, self.max_queue)
-        pending = _Pending(rows, asyncio.get_running_loop().create_future())
+        pending = _Pending(rows, loop.create_future())
         self._queue.append(pending)
         self._queued_rows += len(rows)
-        self._wakeup.set()
+        if not self._busy:
+            self._schedule(loop)
         return await pending.future
 
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            if not self._queue:
-                self._wakeup.clear()
-                await self._wakeup.wait()
-            batch = await self._collect()
-            await self._execute(loop, batch)
+    def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Arrange the next dispatch: now-ish when the batch is full or nobody else is around."""
+        full = self._queued_rows >= self.max_batch
+        if self._scheduled is not None:
+            if not full or not isinstance(self._scheduled, asyncio.TimerHandle):
+                return
+            self._scheduled.cancel()  # full: do not wait out the timer
+        if full or self._last_rows <= 1 or self.max_wait_s <= 0:
+            self._scheduled = loop.call_soon(self._dispatch)
+        else:
+            self._scheduled = loop.call_at(loop.time() + self.max_wait_s, self._dispatch)
 
-    async def _collect(self) -> list[_Pending]:
-        """Take queued requests up to `max_batch` rows, waiting at most `max_wait_s` for more.
-
-        The wait is only worth it under concurrency: after a batch of one row (a lone client)
-        the next request runs at once, so a lone request is never delayed by batching.
-        """
-        if self._last_rows > 1:
-            deadline = asyncio.get_running_loop().time() + self.max_wait_s
-            while self._queued_rows < self.max_batch:
-                self._wakeup.clear()
-                try:
-                    async with asyncio.timeout_at(deadline):
-                        await self._wakeup.wait()
-                except TimeoutError:
-                    break
+    def _dispatch(self) -> None:
+        self._scheduled = None
         batch: list[_Pending] = []
         rows = 0
         while self._queue and (not batch or rows + len(self._queue[0].rows) <= self.max_batch):
             item = self._queue.popleft()
-            rows += len(item.rows)
-            batch.append(item)
-        self._queued_rows -= rows
-        self._last_rows = rows
-        return batch
-
-    async def _execute(self, loop: asyncio.AbstractEventLoop, batch: list[_Pending]) -> None:
-        live = [item for item in batch if not item.future.done()]  # skip cancelled callers
-        if not live:
+            self._queued_rows -= len(item.rows)
+            if not item.future.done():  # skip callers that were cancelled while queued
+                rows += len(item.rows)
+                batch.append(item)
+        if not batch:
             return
-        rows = live[0].rows if len(live) == 1 else np.concatenate([item.rows for item in live])
-        waited = time.perf_counter() - live[0].enqueued
-        try:
-            probabilities = await loop.run_in_executor(self._executor, self._predict, rows)
-        except Exception as exc:
-            logger.exception("inference failed for a batch of %d rows", len(rows))
-            for item in live:
+        self._last_rows = rows
+        self._busy = True
+        self._jobs.put(batch)
+
+    def _work(self) -> None:
+        """The inference thread: run each batch, hand the outcome back to the event loop."""
+        assert self._loop is not None
+        while (batch := self._jobs.get()) is not None:
+            waited = time.perf_counter() - batch[0].enqueued
+            rows = batch[0].rows if len(batch) == 1 else np.concatenate([i.rows for i in batch])
+            try:
+                outcome: NDArray[np.float32] | BaseException = self._predict(rows)
+            except Exception as exc:
+                logger.exception("inference failed for a batch of %d rows", len(rows))
+                outcome = exc
+            self._loop.call_soon_threadsafe(self._finish, batch, outcome, len(rows), waited)
+
+    def _finish(
+        self,
+        batch: list[_Pending],
+        outcome: NDArray[np.float32] | BaseException,
+        rows: int,
+        waited: float,
+    ) -> None:
+        self._busy = False
+        if self._queue:  # these waited for the thread already: no timer for them
+            self._dispatch()
+        if isinstance(outcome, BaseException):
+            for item in batch:
                 if not item.future.done():
-                    item.future.set_exception(exc)
+                    item.future.set_exception(outcome)
             return
         if self._observe is not None:
-            self._observe(len(rows), waited)
+            self._observe(rows, waited)
         start = 0
-        for item in live:
+        for item in batch:
             end = start + len(item.rows)
             if not item.future.done():
-                item.future.set_result(probabilities[start:end])
+                item.future.set_result(outcome[start:end])
             start = end

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 
 from app.batching import Overloaded
+from app.forms import FormError
 from app.oip import ProtocolError
 from app.preprocessing import (
     EmptyImage,
@@ -70,6 +71,10 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": describe_validation_errors(exc.errors())}, status_code=422)
 
 
+async def _form_error(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=422)
+
+
 async def _image_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ImageError)
     return JSONResponse({"detail": str(exc)}, status_code=image_error_status(exc))
@@ -99,6 +104,7 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 def register_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(FormError, _form_error)
     app.add_exception_handler(ImageError, _image_error)
     app.add_exception_handler(Overloaded, _overloaded)
     app.add_exception_handler(ProtocolError, _protocol_error)

@@ -54,30 +54,51 @@ class RequestBodyGuard:
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             await send_json(send, 413, error_body(scope, too_large))
             return
-        deadline = asyncio.get_running_loop().time() + self.timeout_s
+        loop, task = asyncio.get_running_loop(), asyncio.current_task()
         seen = 0
-        complete = started = False
+        complete = started = waiting = expired = False
         refusal: tuple[int, str, tuple[tuple[bytes, bytes], ...]] | None = None
 
+        def expire() -> None:  # one timer per request, not one per receive(): ~3 µs, not ~10
+            nonlocal expired
+            expired = True
+            if waiting and task is not None:
+                task.cancel()
+
+        def refuse_late() -> Message:
+            nonlocal refusal
+            late = f"the request body was not received within {self.timeout_s:g} s"
+            refusal = (408, late, ((b"connection", b"close"),))
+            return {"type": "http.disconnect"}
+
+        timer = loop.call_at(loop.time() + self.timeout_s, expire)
+
         async def guarded_receive() -> Message:
-            nonlocal seen, complete, refusal
+            nonlocal seen, complete, refusal, waiting
             if refusal is not None:
                 return {"type": "http.disconnect"}  # to the app, refused is as good as gone
             if complete:  # after the body, receive() waits for a disconnect: no limit on that
                 return await receive()
+            if expired:
+                return refuse_late()
+            cancelling = task.cancelling() if task is not None else 0
+            waiting = True
             try:
-                async with asyncio.timeout_at(deadline):  # a timer, not a task per receive()
-                    received = await receive()
-            except TimeoutError:
-                late = f"the request body was not received within {self.timeout_s:g} s"
-                refusal = (408, late, ((b"connection", b"close"),))
-                return {"type": "http.disconnect"}
+                received = await receive()
+            except asyncio.CancelledError:
+                if not expired or task is None or task.uncancel() > cancelling:
+                    raise  # not our timer's cancellation
+                return refuse_late()
+            finally:
+                waiting = False
             if received["type"] == "http.request":
                 seen += len(received.get("body", b""))
                 if seen > self.limit:
                     refusal = (413, too_large, ())
                     raise _BodyRefused
             complete = received["type"] != "http.request" or not received.get("more_body")
+            if complete:
+                timer.cancel()
             return received
 
         async def guarded_send(sent: Message) -> None:
@@ -94,6 +115,8 @@ class RequestBodyGuard:
         except Exception:
             if refusal is None:
                 raise
+        finally:
+            timer.cancel()
         if refusal is not None and not started:
             status, message, headers = refusal
             await send_json(send, status, error_body(scope, message), headers)

@@ -46,11 +46,16 @@ class Settings(BaseSettings):
         description="uploads up to this size (28x28 PNGs) are decoded on the event loop, where "
         "it costs less than a thread hand-off; larger ones in the thread pool",
     )
-    tf_threads: int = Field(
+    inference_runtime: Literal["litert", "tensorflow"] = Field(
+        "litert",
+        description="what runs the model: `litert` (TensorFlow's LiteRT converter and interpreter, "
+        "fastest here) or `tensorflow` (a traced TensorFlow graph)",
+    )
+    inference_threads: int = Field(
         0,
         ge=0,
-        description="TensorFlow intra-op threads per worker; 0 = cores / workers - 1 (at least "
-        "1): each worker's event loop keeps a core, since TensorFlow's pool spins while waiting",
+        description="threads per worker that run the model; 0 = cores / workers - 1 (at least "
+        "1): each worker's event loop keeps a core",
     )
     decode_threads: int = Field(
         2,
@@ -81,9 +86,10 @@ class Settings(BaseSettings):
         return value
 
     @property
-    def inference_threads(self) -> int:
-        if self.tf_threads:
-            return self.tf_threads
+    def threads_per_worker(self) -> int:
+        """Threads that run the model in each worker (`inference_threads`, resolved)."""
+        if self.inference_threads:
+            return self.inference_threads
         return max(1, _cpu_count() // self.workers - 1)
 
 

@@ -286,7 +286,7 @@ def loaded_workers(url: str) -> set[int]:
 
 
 def test_killed_worker_is_replaced_and_readiness_holds(tmp_path: Path) -> None:
-    env = {"MNIST_API_TF_THREADS": "1"}
+    env = {"MNIST_API_INFERENCE_THREADS": "1"}
     with servers.running(tmp_path, "--workers", "2", env=env) as server:
         pid = server.process.pid
         deadline = time.monotonic() + servers.READY_TIMEOUT_S
@@ -347,7 +347,7 @@ def test_unloadable_model_with_workers_exits_nonzero(refused_models: dict[str, P
     would return normally then, so `python -m app` must still fail."""
     model = refused_models["garbage-weights"]
     command = servers.app_command("--port", str(servers.free_port()), "--workers", "2")
-    env = {**servers.clean_env(), "MNIST_API_TF_THREADS": "1"}
+    env = {**servers.clean_env(), "MNIST_API_INFERENCE_THREADS": "1"}
     done = subprocess.run(
         [*command, "--model", str(model)],
         env=env,

@@ -92,7 +92,7 @@ def test_resources_have_requests_and_limits(container: Manifest) -> None:
 
 def test_tensorflow_threads_match_the_cpu_limit(container: Manifest) -> None:
     env = {item["name"]: item["value"] for item in container["env"]}
-    assert env["MNIST_API_TF_THREADS"] == container["resources"]["limits"]["cpu"]
+    assert env["MNIST_API_INFERENCE_THREADS"] == container["resources"]["limits"]["cpu"]
     Settings(**{key.removeprefix("MNIST_API_").lower(): value for key, value in env.items()})
 
 

@@ -140,7 +140,7 @@ def two_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
     port = servers.free_port()
     env = {k: v for k, v in servers.clean_env().items() if k != MULTIPROC_ENV}
     env["TMPDIR"] = str(tmp)
-    env["MNIST_API_TF_THREADS"] = "1"
+    env["MNIST_API_INFERENCE_THREADS"] = "1"
     log = tmp / "stderr.log"
     command = servers.app_command("--port", str(port), "--workers", str(WORKERS))
     with log.open("wb") as stderr:

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.dependencies import Serving, ServingDep
 from app.errors import PREDICT_ERRORS, image_error_status
+from app.forms import FormError, multipart_boundary, parse_multipart, query_flag
 from app.model_file import ModelInfo
 from app.preprocessing import (
     ImageError,
@@ -23,17 +24,47 @@ from app.schemas import BatchItem, BatchPrediction, ItemError, ModelRef, Predict
 router = APIRouter(tags=["prediction"])
 INLINE_MAX_PIXELS = 128 * 128
 
-NormalizeQuery = Annotated[
-    bool,
-    Query(
-        description="Crop, centre and scale the digit the way MNIST was made (polarity, "
-        "background, 20 px box, centre of mass). An MNIST-style 28x28 digit is used unchanged "
-        "either way. Off: the image is only converted to gray and resized to 28x28."
-    ),
-]
-IncludeImageQuery = Annotated[
-    bool, Query(description="Also return the 28x28 image the model saw, as a base64 PNG.")
-]
+NORMALIZE_TEXT = (
+    "Crop, centre and scale the digit the way MNIST was made (polarity, background, 20 px box, "
+    "centre of mass). An MNIST-style 28x28 digit is used unchanged either way. Off: the image is "
+    "only converted to gray and resized to 28x28."
+)
+INCLUDE_IMAGE_TEXT = "Also return the 28x28 image the model saw, as a base64 PNG."
+FILE_TEXT = "the image: PNG, JPEG, GIF, BMP, WebP or TIFF"
+NormalizeQuery = Annotated[bool, Query(description=NORMALIZE_TEXT)]
+IncludeImageQuery = Annotated[bool, Query(description=INCLUDE_IMAGE_TEXT)]
+
+
+def _flag_doc(name: str, default: bool, text: str) -> dict[str, object]:
+    schema = {"type": "boolean", "default": default, "description": text}
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": text}
+
+
+# POST /predict reads its request itself (app.forms), so its form and flags are documented here.
+PREDICT_REQUEST_DOC: dict[str, object] = {
+    "parameters": [
+        _flag_doc("normalize", True, NORMALIZE_TEXT),
+        _flag_doc("include_image", False, INCLUDE_IMAGE_TEXT),
+    ],
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "contentMediaType": "application/octet-stream",
+                            "description": FILE_TEXT,
+                        }
+                    },
+                }
+            }
+        },
+    },
+}
 
 
 def to_prediction(
@@ -78,19 +109,25 @@ def json_response(model: Prediction | BatchPrediction) -> Response:
     summary="Classify one digit image",
     response_model=Prediction,
     responses=PREDICT_ERRORS,
+    openapi_extra=PREDICT_REQUEST_DOC,
 )
-async def predict(
-    request: Request,
-    file: Annotated[UploadFile, File(description="the image: PNG, JPEG, GIF, BMP, WebP or TIFF")],
-    serving: ServingDep,
-    normalize: NormalizeQuery = True,
-    include_image: IncludeImageQuery = False,
-) -> Response:
-    prepared = await prepare(await file.read(), serving, normalize)
+async def predict(request: Request, serving: ServingDep) -> Response:
+    normalize = query_flag(request.query_params, "normalize", True)
+    include_image = query_flag(request.query_params, "include_image", False)
+    prepared = await prepare(await read_file_field(request, "file"), serving, normalize)
     probabilities = (await serving.engine.predict(prepared.vector()[np.newaxis]))[0]
     result = to_prediction(probabilities, serving.classifier.info, prepared, include_image)
     request.state.prediction = (result.digit, round(result.confidence, 4))
     return json_response(result)
+
+
+async def read_file_field(request: Request, name: str) -> bytes:
+    """The bytes of multipart field `name`; FormError (422) if the body has no such field."""
+    boundary = multipart_boundary(request.headers.get("content-type", ""))
+    for part in parse_multipart(await request.body(), boundary):
+        if part.name == name:
+            return part.data
+    raise FormError(f"multipart form field `{name}`: missing; send the image as field `{name}`")
 
 
 def _prepare_all(
