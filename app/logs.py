@@ -25,6 +25,10 @@ class JsonFormatter(logging.Formatter):
 
 def configure_logging(level: str) -> None:
     """Send every logger's records to stderr as JSON lines at `level`."""
+    # The Logging HOWTO's optimisations for fields no formatter here shows: the caller's frame
+    # (sys._getframe per record), thread, process and multiprocessing names.
+    logging._srcfile = None  # type: ignore[attr-defined]
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()

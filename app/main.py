@@ -16,8 +16,8 @@ from app.dependencies import Serving
 from app.errors import register_error_handlers
 from app.inference import Classifier, configure_threads
 from app.logs import configure_logging
-from app.metrics import Metrics, MetricsMiddleware
-from app.middleware import QuietStartupFailure, RequestBodyGuard, RequestLog
+from app.metrics import Metrics
+from app.middleware import QuietStartupFailure, RequestBodyGuard, RequestTelemetry
 from app.routes import health, metrics, predict, ui, v2
 from app.security import ApiKeyAuth, add_cors, document_api_key
 from app.settings import Settings, env_name
@@ -110,7 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(ApiKeyAuth, key=settings.api_key.get_secret_value())
         document_api_key(app)
     add_cors(app, settings.cors_origins)  # outside the key check: preflights carry no key
-    app.add_middleware(RequestLog)
     app.add_middleware(QuietStartupFailure)
-    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outermost: sees every status
+    # Outermost: logs and counts every status, the guard's 413/408 and CORS refusals included.
+    app.add_middleware(RequestTelemetry, metrics=app.state.metrics)
     return app

@@ -1,4 +1,4 @@
-"""Prometheus metrics: their definitions, the per-request ASGI middleware, and the scrape.
+"""Prometheus metrics: their definitions, how they are observed, and the scrape.
 
 With several workers, PROMETHEUS_MULTIPROC_DIR must be set before prometheus_client is first
 imported (`python -m app` does it); each worker then writes its values to files in that directory
@@ -25,7 +25,6 @@ from prometheus_client import (
     multiprocess,
 )
 from prometheus_client.exposition import choose_encoder
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.model_file import ModelInfo
 from app.pixels import NUM_CLASSES
@@ -173,34 +172,3 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-class MetricsMiddleware:
-    """Count and time every HTTP request by route template (not raw path), method and status."""
-
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        self.metrics.in_flight.inc()
-        try:
-            await self.app(scope, receive, send_status)
-        finally:
-            self.metrics.in_flight.dec()
-            # The router stores the matched route in the scope; its path is the template.
-            route = getattr(scope.get("route"), "path", None) or UNMATCHED
-            seconds = time.perf_counter() - started
-            self.metrics.observe_request(route, scope["method"], status, seconds)

@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: body size and time limits, one log line per request, quiet startup."""
+"""Pure ASGI middleware: body size and time limits, per-request log and metrics, quiet startup."""
 
 import asyncio
 import json
@@ -10,6 +10,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.metrics import UNMATCHED, Metrics
 from app.model_file import ModelLoadError
 
 logger = logging.getLogger("app.access")
@@ -126,21 +127,22 @@ class _BodyRefused(Exception):
     pass
 
 
-class RequestLog:
-    """Log method, path, status, latency, request id (and prediction) once per HTTP request."""
+class RequestTelemetry:
+    """Per HTTP request: one log line (method, path, status, latency, request id, prediction),
+    the Prometheus request metrics, and an X-Request-ID on the answer. One middleware for all
+    three: each ASGI layer costs every request a coroutine and a wrapped `send`.
+    """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = (
-            dict(scope["headers"]).get(b"x-request-id", b"")[:64].decode("latin-1")
-            or uuid.uuid4().hex
-        )
+        request_id = _request_id(scope["headers"])
         status = 500
 
         async def send_with_id(message: Message) -> None:
@@ -152,20 +154,34 @@ class RequestLog:
                 message = {**message, "headers": headers}
             await send(message)
 
+        self.metrics.in_flight.inc()
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            seconds = time.perf_counter() - started
+            self.metrics.in_flight.dec()
+            # The router stores the matched route in the scope; its path is the template.
+            route = getattr(scope.get("route"), "path", None) or UNMATCHED
+            self.metrics.observe_request(route, scope["method"], status, seconds)
             fields: dict[str, Any] = {
                 "method": scope["method"],
                 "path": scope["path"],
                 "status": status,
-                "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+                "latency_ms": round(seconds * 1000, 2),
                 "request_id": request_id,
             }
             prediction = scope.get("state", {}).get("prediction")
             if prediction is not None:
                 fields["digit"], fields["confidence"] = prediction
             logger.info("request", extra={"fields": fields})
+
+
+def _request_id(headers: list[tuple[bytes, bytes]]) -> str:
+    """The client's X-Request-ID (first 64 characters), or a new random one."""
+    for name, value in headers:
+        if name == b"x-request-id" and value:
+            return value[:64].decode("latin-1")
+    return uuid.uuid4().hex
 
 
 class QuietStartupFailure:

@@ -10,7 +10,16 @@ from pathlib import Path
 from bench.load import wrk_version
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "fastapi", "uvicorn", "uvloop")
+PACKAGES = (
+    "tensorflow-cpu",
+    "tensorflow",
+    "ai-edge-litert",
+    "keras",
+    "numpy",
+    "fastapi",
+    "uvicorn",
+    "uvloop",
+)
 
 
 def cpu_model() -> str:

@@ -1,16 +1,15 @@
 """POST /predict and POST /predict/batch: images in, digit probabilities out."""
 
 import base64
-from typing import Annotated
 
 import numpy as np
-from fastapi import APIRouter, File, HTTPException, Query, Request, UploadFile
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from app.dependencies import Serving, ServingDep
 from app.errors import PREDICT_ERRORS, image_error_status
-from app.forms import FormError, multipart_boundary, parse_multipart, query_flag
+from app.forms import FormError, FormPart, multipart_boundary, parse_multipart, query_flag
 from app.model_file import ModelInfo
 from app.preprocessing import (
     ImageError,
@@ -30,9 +29,7 @@ NORMALIZE_TEXT = (
     "only converted to gray and resized to 28x28."
 )
 INCLUDE_IMAGE_TEXT = "Also return the 28x28 image the model saw, as a base64 PNG."
-FILE_TEXT = "the image: PNG, JPEG, GIF, BMP, WebP or TIFF"
-NormalizeQuery = Annotated[bool, Query(description=NORMALIZE_TEXT)]
-IncludeImageQuery = Annotated[bool, Query(description=INCLUDE_IMAGE_TEXT)]
+IMAGE: dict[str, object] = {"type": "string", "contentMediaType": "application/octet-stream"}
 
 
 def _flag_doc(name: str, default: bool, text: str) -> dict[str, object]:
@@ -40,30 +37,26 @@ def _flag_doc(name: str, default: bool, text: str) -> dict[str, object]:
     return {"name": name, "in": "query", "required": False, "schema": schema, "description": text}
 
 
-# POST /predict reads its request itself (app.forms), so its form and flags are documented here.
-PREDICT_REQUEST_DOC: dict[str, object] = {
-    "parameters": [
-        _flag_doc("normalize", True, NORMALIZE_TEXT),
-        _flag_doc("include_image", False, INCLUDE_IMAGE_TEXT),
-    ],
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {
-                            "type": "string",
-                            "contentMediaType": "application/octet-stream",
-                            "description": FILE_TEXT,
-                        }
-                    },
-                }
-            }
-        },
-    },
+def request_doc(field: str, schema: dict[str, object]) -> dict[str, object]:
+    """OpenAPI for a route that reads its own form (app.forms): the query flags and one field."""
+    form = {"type": "object", "required": [field], "properties": {field: schema}}
+    return {
+        "parameters": [
+            _flag_doc("normalize", True, NORMALIZE_TEXT),
+            _flag_doc("include_image", False, INCLUDE_IMAGE_TEXT),
+        ],
+        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": form}}},
+    }
+
+
+FILE_DOC: dict[str, object] = {
+    **IMAGE,
+    "description": "the image: PNG, JPEG, GIF, BMP, WebP or TIFF",
+}
+FILES_DOC: dict[str, object] = {
+    "type": "array",
+    "items": IMAGE,
+    "description": "the images, in field `files`",
 }
 
 
@@ -109,25 +102,36 @@ def json_response(model: Prediction | BatchPrediction) -> Response:
     summary="Classify one digit image",
     response_model=Prediction,
     responses=PREDICT_ERRORS,
-    openapi_extra=PREDICT_REQUEST_DOC,
+    openapi_extra=request_doc("file", FILE_DOC),
 )
 async def predict(request: Request, serving: ServingDep) -> Response:
-    normalize = query_flag(request.query_params, "normalize", True)
-    include_image = query_flag(request.query_params, "include_image", False)
-    prepared = await prepare(await read_file_field(request, "file"), serving, normalize)
+    normalize, include_image = read_flags(request)
+    parts = fields(await read_form(request), "file")
+    prepared = await prepare(parts[0].data, serving, normalize)
     probabilities = (await serving.engine.predict(prepared.vector()[np.newaxis]))[0]
     result = to_prediction(probabilities, serving.classifier.info, prepared, include_image)
     request.state.prediction = (result.digit, round(result.confidence, 4))
     return json_response(result)
 
 
-async def read_file_field(request: Request, name: str) -> bytes:
-    """The bytes of multipart field `name`; FormError (422) if the body has no such field."""
+def read_flags(request: Request) -> tuple[bool, bool]:
+    """(normalize, include_image) from the query string; FormError (422) for a bad value."""
+    params = request.query_params
+    return query_flag(params, "normalize", True), query_flag(params, "include_image", False)
+
+
+async def read_form(request: Request) -> list[FormPart]:
+    """The parts of the request's multipart body; FormError (422) if it is not one."""
     boundary = multipart_boundary(request.headers.get("content-type", ""))
-    for part in parse_multipart(await request.body(), boundary):
-        if part.name == name:
-            return part.data
-    raise FormError(f"multipart form field `{name}`: missing; send the image as field `{name}`")
+    return parse_multipart(await request.body(), boundary)
+
+
+def fields(parts: list[FormPart], name: str) -> list[FormPart]:
+    """The parts named `name`, in order; FormError (422) if there are none."""
+    found = [part for part in parts if part.name == name]
+    if not found:
+        raise FormError(f"multipart form field `{name}` is missing; send the upload as `{name}`")
+    return found
 
 
 def _prepare_all(
@@ -147,19 +151,17 @@ def _prepare_all(
     summary="Classify several digit images in one call",
     response_model=BatchPrediction,
     responses=PREDICT_ERRORS,
+    openapi_extra=request_doc("files", FILES_DOC),
 )
-async def predict_batch(
-    files: Annotated[list[UploadFile], File(description="the images, in field `files`")],
-    serving: ServingDep,
-    normalize: NormalizeQuery = True,
-    include_image: IncludeImageQuery = False,
-) -> Response:
+async def predict_batch(request: Request, serving: ServingDep) -> Response:
     settings, info = serving.settings, serving.classifier.info
+    normalize, include_image = read_flags(request)
+    files = fields(await read_form(request), "files")
     if len(files) > settings.max_batch_files:
         raise HTTPException(
             413, f"{len(files)} files in one batch; the limit is {settings.max_batch_files}"
         )
-    payloads = [await upload.read() for upload in files]
+    payloads = [upload.data for upload in files]
     prepared = await run_in_threadpool(_prepare_all, payloads, settings.max_image_pixels, normalize)
     good = [item for item in prepared if isinstance(item, PreparedImage)]
     probabilities = iter(
