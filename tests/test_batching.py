@@ -196,3 +196,84 @@ def test_engine_with_real_classifier_equals_keras(
     results = run_engine(classifier.predict, scenario, max_batch=16, max_wait_s=0.01)
     expected = keras_model.predict(x, verbose=0)
     np.testing.assert_allclose(np.concatenate(results), expected, atol=1e-5)
+
+
+def test_engine_requests_arriving_while_busy_go_in_the_next_batch_without_a_timer() -> None:
+    model = FakeModel()
+    model.release.clear()
+
+    async def scenario(engine: BatchingEngine) -> float:
+        in_flight = asyncio.ensure_future(engine.predict(rows_of(0)))
+        await wait_until(model.entered)  # the inference thread holds the first batch
+        queued = [asyncio.ensure_future(engine.predict(rows_of(i))) for i in range(1, 6)]
+        await asyncio.sleep(0.01)
+        assert model.batch_sizes == [1]  # nothing goes while the thread is busy
+        started = time.perf_counter()
+        model.release.set()
+        await asyncio.gather(in_flight, *queued)
+        return time.perf_counter() - started
+
+    elapsed = run_engine(model, scenario, max_batch=64, max_wait_s=0.5)
+    assert model.batch_sizes == [1, 5]
+    assert elapsed < 0.25
+
+
+def test_engine_lone_request_after_a_shared_batch_waits_for_company() -> None:
+    model = FakeModel()
+
+    async def scenario(engine: BatchingEngine) -> float:
+        await asyncio.gather(engine.predict(rows_of(1)), engine.predict(rows_of(2)))
+        started = time.perf_counter()
+        await engine.predict(rows_of(3))
+        return time.perf_counter() - started
+
+    elapsed = run_engine(model, scenario, max_batch=64, max_wait_s=0.05)
+    assert model.batch_sizes == [2, 1]
+    assert elapsed >= 0.05 * 0.8
+
+
+def test_engine_queue_reaching_max_batch_does_not_wait_out_the_timer() -> None:
+    model = FakeModel()
+
+    async def scenario(engine: BatchingEngine) -> float:
+        await asyncio.gather(engine.predict(rows_of(1)), engine.predict(rows_of(2)))
+        started = time.perf_counter()
+        first = asyncio.ensure_future(engine.predict(rows_of(3)))
+        await asyncio.sleep(0.01)  # the timer is running for this lone request
+        await asyncio.gather(first, *(engine.predict(rows_of(i)) for i in range(4, 7)))
+        return time.perf_counter() - started
+
+    elapsed = run_engine(model, scenario, max_batch=4, max_wait_s=1.0)
+    assert model.batch_sizes == [2, 4]
+    assert elapsed < 0.5
+
+
+def test_engine_stop_finishes_queued_work() -> None:
+    model = FakeModel()
+    model.release.clear()
+
+    async def scenario(engine: BatchingEngine) -> list[NDArray[np.float32]]:
+        in_flight = asyncio.ensure_future(engine.predict(rows_of(0)))
+        await wait_until(model.entered)
+        queued = [asyncio.ensure_future(engine.predict(rows_of(i))) for i in range(1, 4)]
+        await asyncio.sleep(0)
+        asyncio.get_running_loop().call_later(0.05, model.release.set)
+        await engine.stop()
+        callers = [in_flight, *queued]
+        assert [caller.done() for caller in callers] == [True] * 4  # before any further await
+        return [caller.result() for caller in callers]
+
+    results = run_engine(model, scenario, max_batch=64, max_wait_s=0.0)
+    assert model.batch_sizes == [1, 3]
+    for i, result in enumerate(results):
+        np.testing.assert_array_equal(result, np.full((1, 10), 2.0 * i))
+
+
+def test_engine_refuses_work_after_stop() -> None:
+    async def scenario(engine: BatchingEngine) -> None:
+        await engine.predict(rows_of(1))
+        await engine.stop()
+        with pytest.raises(RuntimeError, match="not running"):
+            await engine.predict(rows_of(1))
+
+    run_engine(FakeModel(), scenario, max_batch=64, max_wait_s=0.0)
