@@ -59,7 +59,7 @@ class BatchingEngine:
         self._observe = observe
         self._queue: deque[_Pending] = deque()
         self._queued_rows = 0
-        self._last_rows = 0  # rows in the latest batch: > 1 means clients are concurrent
+        self._last_requests = 0  # callers in the latest batch: > 1 means clients are concurrent
         self._busy = False  # a batch is in the inference thread
         self._scheduled: asyncio.TimerHandle | asyncio.Handle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -105,7 +105,7 @@ class BatchingEngine:
             if not full or not isinstance(self._scheduled, asyncio.TimerHandle):
                 return
             self._scheduled.cancel()  # full: do not wait out the timer
-        if full or self._last_rows <= 1 or self.max_wait_s <= 0:
+        if full or self._last_requests <= 1 or self.max_wait_s <= 0:
             self._scheduled = loop.call_soon(self._dispatch)
         else:
             self._scheduled = loop.call_at(loop.time() + self.max_wait_s, self._dispatch)
@@ -122,7 +122,7 @@ class BatchingEngine:
                 batch.append(item)
         if not batch:
             return
-        self._last_rows = rows
+        self._last_requests = len(batch)
         self._busy = True
         self._jobs.put(batch)
 

@@ -60,7 +60,9 @@ def parse_multipart(body: bytes, boundary: bytes, max_parts: int = MAX_PARTS) ->
         if len(parts) >= max_parts:
             raise FormError(f"request body: more than {max_parts} multipart parts")
         headers_end = body.find(b"\r\n\r\n", line_end)
-        data_end = body.find(delimiter, headers_end + 4) if headers_end >= 0 else -1
+        if headers_end < 0:
+            raise FormError("request body: a multipart part's headers never end")
+        data_end = body.find(delimiter, headers_end + 4)
         if data_end < 0:
             raise FormError("request body: the multipart data ends before its closing boundary")
         parts.append(_part(body[line_end + 2 : headers_end], body[headers_end + 4 : data_end]))

@@ -175,7 +175,7 @@ def test_parse_multipart_empty_form() -> None:
         (part(DISPOSITION, b"digit").replace(BOUNDARY, b"other"), "no multipart boundary found"),
         (part(DISPOSITION, b"digit"), "ends before its closing boundary"),
         (part(DISPOSITION, b"digit")[:-3], "ends before its closing boundary"),
-        (b"--" + BOUNDARY + b"\r\n" + DISPOSITION, "ends before its closing boundary"),
+        (b"--" + BOUNDARY + b"\r\n" + DISPOSITION, "headers never end"),
         (b"--" + BOUNDARY, "malformed multipart boundary line"),
         (body_of(part(DISPOSITION, b"digit"))[:-4], "malformed multipart boundary line"),
         (
