@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from app.batching import Overloaded
-from app.dependencies import Serving, get_serving
+from app.dependencies import Serving
 from app.settings import Settings
 from tests.conftest import SMALL_BATCH_FILES, SMALL_UPLOAD_BYTES
 from tests.images import encode, png
@@ -151,7 +151,7 @@ def test_error_overloaded_is_503_with_retry_after(small_upload_app: FastAPI) -> 
     settings = small_upload_app.state.settings
     engine = SimpleNamespace(predict=full_queue)
     serving = Serving(settings, SimpleNamespace(), engine)  # type: ignore[arg-type]
-    small_upload_app.dependency_overrides[get_serving] = lambda: serving
+    small_upload_app.state.serving = serving  # where the lifespan would put it
     response = TestClient(small_upload_app).post("/predict", **image_file(png(DIGIT)))
     assert response.status_code == 503
     assert response.headers["retry-after"] == "2"
@@ -216,7 +216,7 @@ def test_body_limit_while_streaming_stops_reading_past_the_limit(
     # The route is reached (the body has no declared length): give it what the lifespan would.
     settings = small_upload_app.state.settings
     serving = Serving(settings, SimpleNamespace(), SimpleNamespace())  # type: ignore[arg-type]
-    small_upload_app.dependency_overrides[get_serving] = lambda: serving
+    small_upload_app.state.serving = serving
     status, read = run_asgi(small_upload_app, [MULTIPART, chunked], endless_upload())
     assert status == 413
     assert SMALL_UPLOAD_BYTES < read <= SMALL_UPLOAD_BYTES + 65536

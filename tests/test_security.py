@@ -7,13 +7,14 @@ import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from app.dependencies import get_serving
+from app.dependencies import Serving
 from app.main import create_app
 from app.security import KEY_HEADER
 from app.settings import Settings
@@ -182,11 +183,13 @@ def test_error_body_reveals_no_internals(
 
 
 def test_internal_error_body_reveals_nothing(small_upload_app: FastAPI) -> None:
-    async def broken() -> None:
+    async def broken(rows: object) -> None:
         raise RuntimeError(f"exploded in {ROOT}/app/inference.py with numpy {VERSIONS[0]}")
 
-    small_upload_app.dependency_overrides[get_serving] = broken
     with TestClient(small_upload_app, raise_server_exceptions=False) as client:
+        real = small_upload_app.state.serving
+        engine = SimpleNamespace(predict=broken)
+        small_upload_app.state.serving = Serving(real.settings, real.classifier, engine)  # type: ignore[arg-type]
         response = client.post("/predict", **UPLOAD)
     assert response.status_code == 500
     assert response.json() == {"detail": "internal error; see the server log"}

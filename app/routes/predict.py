@@ -7,7 +7,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from app.dependencies import Serving, ServingDep
+from app.dependencies import Serving
 from app.errors import PREDICT_ERRORS, image_error_status
 from app.forms import FormError, FormPart, multipart_boundary, parse_multipart, query_flag
 from app.model_file import ModelInfo
@@ -18,9 +18,12 @@ from app.preprocessing import (
     encode_png,
     prepare_image,
 )
+from app.routes.direct import DirectRoute
 from app.schemas import BatchItem, BatchPrediction, ItemError, ModelRef, Prediction
 
-router = APIRouter(tags=["prediction"])
+# The hot paths: each endpoint reads its own request (app.forms) and finds what the lifespan built
+# in app.state.serving (tests swap it there), so FastAPI resolves nothing per request.
+router = APIRouter(tags=["prediction"], route_class=DirectRoute)
 INLINE_MAX_PIXELS = 128 * 128
 
 NORMALIZE_TEXT = (
@@ -104,7 +107,8 @@ def json_response(model: Prediction | BatchPrediction) -> Response:
     responses=PREDICT_ERRORS,
     openapi_extra=request_doc("file", FILE_DOC),
 )
-async def predict(request: Request, serving: ServingDep) -> Response:
+async def predict(request: Request) -> Response:
+    serving: Serving = request.app.state.serving
     normalize, include_image = read_flags(request)
     parts = fields(await read_form(request), "file")
     prepared = await prepare(parts[0].data, serving, normalize)
@@ -153,7 +157,8 @@ def _prepare_all(
     responses=PREDICT_ERRORS,
     openapi_extra=request_doc("files", FILES_DOC),
 )
-async def predict_batch(request: Request, serving: ServingDep) -> Response:
+async def predict_batch(request: Request) -> Response:
+    serving: Serving = request.app.state.serving
     settings, info = serving.settings, serving.classifier.info
     normalize, include_image = read_flags(request)
     files = fields(await read_form(request), "files")
