@@ -61,7 +61,8 @@ class BatchingEngine:
         self._queued_rows = 0
         self._last_requests = 0  # callers in the latest batch: > 1 means clients are concurrent
         self._busy = False  # a batch is in the inference thread
-        self._scheduled: asyncio.TimerHandle | asyncio.Handle | None = None
+        self._scheduled: asyncio.Handle | None = None  # the next dispatch, once arranged
+        self._waiting = False  # ... and it is a timer waiting for company
         self._loop: asyncio.AbstractEventLoop | None = None
         self._jobs: SimpleQueue[list[_Pending] | None] = SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -102,16 +103,17 @@ class BatchingEngine:
         """Arrange the next dispatch: now-ish when the batch is full or nobody else is around."""
         full = self._queued_rows >= self.max_batch
         if self._scheduled is not None:
-            if not full or not isinstance(self._scheduled, asyncio.TimerHandle):
+            if not (full and self._waiting):
                 return
             self._scheduled.cancel()  # full: do not wait out the timer
-        if full or self._last_requests <= 1 or self.max_wait_s <= 0:
-            self._scheduled = loop.call_soon(self._dispatch)
-        else:
+        self._waiting = not full and self._last_requests > 1 and self.max_wait_s > 0
+        if self._waiting:
             self._scheduled = loop.call_at(loop.time() + self.max_wait_s, self._dispatch)
+        else:
+            self._scheduled = loop.call_soon(self._dispatch)
 
     def _dispatch(self) -> None:
-        self._scheduled = None
+        self._scheduled, self._waiting = None, False
         batch: list[_Pending] = []
         rows = 0
         while self._queue and (not batch or rows + len(self._queue[0].rows) <= self.max_batch):
