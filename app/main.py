@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import anyio.to_thread
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 
 from app import __version__
 from app.batching import BatchingEngine
@@ -19,10 +20,12 @@ from app.logs import configure_logging
 from app.metrics import Metrics
 from app.middleware import QuietStartupFailure, RequestBodyGuard, RequestTelemetry
 from app.routes import health, metrics, predict, ui, v2
+from app.routes.direct import DirectRouting
 from app.security import ApiKeyAuth, add_cors, document_api_key
 from app.settings import Settings, env_name
 
 logger = logging.getLogger(__name__)
+NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 DESCRIPTION = """
 Classifies handwritten digits with the Keras tutorial's MNIST network (784 -> 512 -> 512 -> 10).
@@ -90,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        telemetry=None if settings.opentelemetry else NO_TELEMETRY,
         docs_url=None,  # served by app.routes.ui from local assets, not a CDN
         redoc_url=None,
     )
@@ -103,6 +107,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics.router)
     app.include_router(ui.router)
     app.mount(ui.STATIC_URL, ui.static_files(), name="static")
+    # Innermost: the hot routes skip FastAPI's router stack, but not the middleware around them.
+    app.add_middleware(DirectRouting, routes=predict.router.routes, handlers=app.exception_handlers)
     app.add_middleware(
         RequestBodyGuard, limit=settings.max_upload_bytes, timeout_s=settings.body_timeout_s
     )

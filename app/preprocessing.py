@@ -13,12 +13,12 @@ from numpy.typing import NDArray
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
 from app.pixels import IMAGE_SIDE, to_model_input
+from app.png import small_gray_png
 
 # Pillow format names we decode; MPO is how Pillow names many camera JPEGs.
 ACCEPTED_FORMATS = ("PNG", "JPEG", "MPO", "GIF", "BMP", "WEBP", "TIFF")
 ACCEPTED_FORMATS_TEXT = "PNG, JPEG, GIF, BMP, WebP, TIFF"
 WORK_SIDE = 1024  # uploads over twice this size are first averaged down to about it (memory)
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 DIGIT_BOX = 20  # MNIST fits each digit's longer side into 20 px ...
 CENTRE = 14.0  # ... and puts its centre of mass at pixel (14, 14) of the 28x28 frame.
 MIN_INK_CONTRAST = 40  # gray levels between paper and ink below which nothing is drawn
@@ -71,8 +71,13 @@ class PreparedImage:
 
 def prepare_image(data: bytes, *, max_pixels: int, normalize: bool = True) -> PreparedImage:
     """Decode an upload and turn it into the 28x28 uint8 digit the model was trained on."""
-    image, format_name = decode_image(data, max_pixels=max_pixels)
-    gray = to_grayscale(shrink(image))
+    gray = small_gray_png(data, max_pixels)  # the common upload, ~10x faster than Pillow
+    if gray is not None:
+        format_name, size = "PNG", (gray.shape[1], gray.shape[0])
+    else:
+        image, format_name = decode_image(data, max_pixels=max_pixels)
+        size = image.size
+        gray = to_grayscale(shrink(image))
     if is_mnist_digit(gray):
         pixels, normalized = gray, False
     elif normalize:
@@ -80,14 +85,7 @@ def prepare_image(data: bytes, *, max_pixels: int, normalize: bool = True) -> Pr
     else:
         _ink(gray)  # a blank image is NoInk with normalisation off too
         pixels, normalized = resize_plain(gray), False
-    return PreparedImage(pixels, format_name, image.size, normalized)
-
-
-def declared_png_pixels(data: bytes) -> int | None:
-    """Width x height a PNG's header declares (read in ~1 µs, nothing decoded); None if no PNG."""
-    if data[:8] != PNG_SIGNATURE or data[12:16] != b"IHDR" or len(data) < 24:
-        return None
-    return int.from_bytes(data[16:20], "big") * int.from_bytes(data[20:24], "big")
+    return PreparedImage(pixels, format_name, size, normalized)
 
 
 def decode_image(data: bytes, *, max_pixels: int) -> tuple[Image.Image, str]:
@@ -170,12 +168,15 @@ def is_mnist_digit(gray: NDArray[np.uint8]) -> bool:
     if gray.shape != (IMAGE_SIDE, IMAGE_SIDE):
         return False
     rows = gray.sum(axis=1, dtype=np.int64)  # integer sums: exact, and few numpy calls
-    total = int(rows.sum())
-    border = int(rows[0] + rows[-1]) + int(gray[1:-1, 0].sum() + gray[1:-1, -1].sum())
+    cols = gray.sum(axis=0, dtype=np.int64)
+    row_sums, col_sums = rows.tolist(), cols.tolist()
+    total = sum(row_sums)
+    corners = int(gray[0, 0]) + int(gray[0, -1]) + int(gray[-1, 0]) + int(gray[-1, -1])
+    border = row_sums[0] + row_sums[-1] + col_sums[0] + col_sums[-1] - corners
     if total == 0 or border >= 64 * BORDER_PIXELS:  # mean border gray >= 64: not a dark ground
         return False
     cy = float(rows @ SIDE_INDEX) / total
-    cx = float(gray.sum(axis=0, dtype=np.int64) @ SIDE_INDEX) / total
+    cx = float(cols @ SIDE_INDEX) / total
     return abs(cy - CENTRE) <= 1.5 and abs(cx - CENTRE) <= 1.5
 
 

@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="comma-separated origins allowed by CORS; none: off"
     )
+    opentelemetry: bool = Field(
+        False,
+        description="FastAPI's native OpenTelemetry: spans and metrics to the globally configured "
+        "providers. Off, requests skip its per-request check for providers",
+    )
 
     @field_validator("api_key", mode="before")
     @classmethod

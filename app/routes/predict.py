@@ -11,10 +11,10 @@ from app.dependencies import Serving
 from app.errors import PREDICT_ERRORS, image_error_status
 from app.forms import FormError, FormPart, multipart_boundary, parse_multipart, query_flag
 from app.model_file import ModelInfo
+from app.png import declared_png_pixels
 from app.preprocessing import (
     ImageError,
     PreparedImage,
-    declared_png_pixels,
     encode_png,
     prepare_image,
 )
