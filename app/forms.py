@@ -19,6 +19,8 @@ FALSE = frozenset({"0", "false", "f", "no", "n", "off"})
 # The Content-Disposition browsers, curl and HTTP libraries send; anything else (escapes,
 # RFC 2231 `filename*`, other order) goes through python-multipart's full header parser.
 SIMPLE_DISPOSITION = re.compile(rb'form-data; name="([^"\\]*)"(?:; filename="([^"\\]*)")?')
+# ... and the Content-Type they send: an unquoted RFC 2046 boundary. Others: python-multipart.
+SIMPLE_CONTENT_TYPE = re.compile(r"multipart/form-data; boundary=([0-9A-Za-z'()+_,./:=?-]{1,70})")
 
 
 class FormError(ValueError):
@@ -35,6 +37,9 @@ class FormPart:
 
 def multipart_boundary(content_type: str) -> bytes:
     """The boundary of a `multipart/form-data` Content-Type; FormError for anything else."""
+    simple = SIMPLE_CONTENT_TYPE.fullmatch(content_type)
+    if simple is not None:
+        return simple.group(1).encode()
     kind, options = parse_options_header(content_type)
     boundary = options.get(b"boundary")
     if kind != b"multipart/form-data" or not boundary or len(boundary) > 200:

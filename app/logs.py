@@ -7,7 +7,6 @@ from typing import Any
 from pydantic_core import to_json
 
 
-
 class JsonFormatter(logging.Formatter):
     """One JSON object per record: time, level, logger, message, then the record's `fields`.
 

@@ -45,13 +45,15 @@ class RequestBodyGuard:
         self.app = app
         self.limit = limit
         self.timeout_s = timeout_s
+        self.too_large = f"request body is larger than the {limit}-byte limit"
+        self.too_late = f"the request body was not received within {timeout_s:g} s"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        too_large = f"request body is larger than the {self.limit}-byte limit"
-        declared = dict(scope["headers"]).get(b"content-length")
+        too_large = self.too_large
+        declared = _header(scope["headers"], b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             await send_json(send, 413, error_body(scope, too_large))
             return
@@ -68,8 +70,7 @@ class RequestBodyGuard:
 
         def refuse_late() -> Message:
             nonlocal refusal
-            late = f"the request body was not received within {self.timeout_s:g} s"
-            refusal = (408, late, ((b"connection", b"close"),))
+            refusal = (408, self.too_late, ((b"connection", b"close"),))
             return {"type": "http.disconnect"}
 
         timer = loop.call_at(loop.time() + self.timeout_s, expire)
@@ -127,6 +128,14 @@ class _BodyRefused(Exception):
     pass
 
 
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    """The first value of header `name` (lower case, as ASGI gives them), or None."""
+    for key, value in headers:
+        if key == name:
+            return value
+    return None
+
+
 class RequestTelemetry:
     """Per HTTP request: one log line (method, path, status, latency, request id, prediction),
     the Prometheus request metrics, and an X-Request-ID on the answer. One middleware for all
@@ -178,9 +187,9 @@ class RequestTelemetry:
 
 def _request_id(headers: list[tuple[bytes, bytes]]) -> str:
     """The client's X-Request-ID (first 64 characters), or a new random 128-bit hex one."""
-    for name, value in headers:
-        if name == b"x-request-id" and value:
-            return value[:64].decode("latin-1")
+    given = _header(headers, b"x-request-id")
+    if given:
+        return given[:64].decode("latin-1")
     # An id to correlate lines, not a secret: Python's PRNG, not a urandom syscall per request.
     return f"{random.getrandbits(128):032x}"
 

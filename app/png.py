@@ -8,6 +8,7 @@ anything else, so Pillow decodes all the rest and words every error. Both decode
 pixels for the files taken here (tests/test_png.py compares them).
 """
 
+import struct
 import zlib
 
 import numpy as np
@@ -19,8 +20,11 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 FAST_MAX_PIXELS = 128 * 128
 # Chunks that cannot change an 8-bit gray image's pixels as Pillow decodes them, and are small
 # and uncompressed (no text or ICC profile to inflate). Any other chunk sends the file to Pillow.
-_PIXEL_NEUTRAL = frozenset({b"IDAT", b"pHYs", b"gAMA", b"sRGB", b"cHRM", b"sBIT", b"tIME"})
-_GRAY, _DEPTH_8 = 0, 8
+_PIXEL_NEUTRAL = frozenset({b"pHYs", b"gAMA", b"sRGB", b"cHRM", b"sBIT", b"tIME"})
+_CHUNK = struct.Struct(">I4s")  # length, type
+_CRC = struct.Struct(">I")
+_IHDR = struct.Struct(">I4sII5s")  # length, type, width, height, (depth, colour, 3 methods)
+_PLAIN_GRAY_8 = bytes((8, 0, 0, 0, 0))  # 8 bits, gray, deflate, adaptive filters, no interlace
 
 
 def declared_png_pixels(data: bytes) -> int | None:
@@ -45,36 +49,29 @@ def small_gray_png(data: bytes, max_pixels: int) -> NDArray[np.uint8] | None:
 def _is_plain_gray(data: bytes, max_pixels: int) -> bool:
     """Signature, IHDR (8-bit gray, no interlace, <= max_pixels), then only pixel-neutral chunks
     with at least one IDAT, every CRC right, and IEND as the last bytes of the file."""
-    view = memoryview(data)
-    if view[:8] != PNG_SIGNATURE or len(data) < 8 + 25:
+    size = len(data)
+    if size < 8 + 25 + 12 or not data.startswith(PNG_SIGNATURE):
         return False
-    position, seen_idat, first = 8, False, True
-    while position + 12 <= len(data):
-        length = int.from_bytes(view[position : position + 4], "big")
+    length, kind, width, height, layout = _IHDR.unpack_from(data, 8)
+    if kind != b"IHDR" or length != 13 or layout != _PLAIN_GRAY_8:
+        return False
+    if not 0 < width * height <= max_pixels:
+        return False
+    view = memoryview(data)
+    position, seen_idat = 8, False
+    while position + 12 <= size:
+        length, kind = _CHUNK.unpack_from(data, position)
         end = position + 12 + length
-        kind = bytes(view[position + 4 : position + 8])
-        if end > len(data) or zlib.crc32(view[position + 4 : end - 4]) != int.from_bytes(
-            view[end - 4 : end], "big"
+        if (
+            end > size
+            or zlib.crc32(view[position + 4 : end - 4]) != _CRC.unpack_from(data, end - 4)[0]
         ):
             return False
-        if first:
-            if kind != b"IHDR" or length != 13 or not _plain_header(view[position + 8 : end - 4]):
-                return False
-            width = int.from_bytes(view[position + 8 : position + 12], "big")
-            height = int.from_bytes(view[position + 12 : position + 16], "big")
-            if not 0 < width * height <= max_pixels:
-                return False
-            first = False
-        elif kind == b"IEND":
-            return seen_idat and end == len(data)
-        elif kind in _PIXEL_NEUTRAL:
-            seen_idat = seen_idat or kind == b"IDAT"
-        else:
+        if kind == b"IEND":
+            return seen_idat and end == size
+        if kind == b"IDAT":
+            seen_idat = True
+        elif kind not in _PIXEL_NEUTRAL and position != 8:  # the first chunk is the IHDR
             return False
         position = end
     return False
-
-
-def _plain_header(ihdr: memoryview) -> bool:
-    """Bit depth 8, colour type 0 (gray), compression 0, filter method 0, no interlace."""
-    return bytes(ihdr[8:13]) == bytes((_DEPTH_8, _GRAY, 0, 0, 0))
