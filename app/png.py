@@ -19,10 +19,12 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # The fast path holds the GIL while it decodes (pyspng does not release it): small images only.
 FAST_MAX_PIXELS = 128 * 128
 # Chunks that cannot change an 8-bit gray image's pixels as Pillow decodes them, and are small
-# and uncompressed (no text or ICC profile to inflate). Any other chunk sends the file to Pillow.
-_PIXEL_NEUTRAL = frozenset({b"pHYs", b"gAMA", b"sRGB", b"cHRM", b"sBIT", b"tIME"})
+# and uncompressed (no text or ICC profile to inflate), with their lengths in the PNG spec for a
+# gray image. Any other chunk, or another length, sends the file to Pillow.
+_PIXEL_NEUTRAL = {b"pHYs": 9, b"gAMA": 4, b"sRGB": 1, b"cHRM": 32, b"sBIT": 1, b"tIME": 7}
 _CHUNK = struct.Struct(">I4s")  # length, type
 _CRC = struct.Struct(">I")
+_SIZE = struct.Struct(">II")  # the IHDR's width and height
 _IHDR = struct.Struct(">I4sII5s")  # length, type, width, height, (depth, colour, 3 methods)
 _PLAIN_GRAY_8 = bytes((8, 0, 0, 0, 0))  # 8 bits, gray, deflate, adaptive filters, no interlace
 
@@ -38,6 +40,10 @@ def small_gray_png(data: bytes, max_pixels: int) -> NDArray[np.uint8] | None:
     """The (height, width) pixels of a well-formed, non-interlaced 8-bit grayscale PNG of at
     most min(`max_pixels`, FAST_MAX_PIXELS) pixels; None for any other bytes."""
     if not _is_plain_gray(data, min(max_pixels, FAST_MAX_PIXELS)):
+        return None
+    # libspng as pyspng sets it up skips zlib's checksum: inflate once here, bounded, to check
+    # it (and that the stream holds exactly the rows the header declares).
+    if not _complete_stream(data):
         return None
     try:
         pixels: NDArray[np.uint8] = pyspng.load(data)
@@ -71,7 +77,26 @@ def _is_plain_gray(data: bytes, max_pixels: int) -> bool:
             return seen_idat and end == size
         if kind == b"IDAT":
             seen_idat = True
-        elif kind not in _PIXEL_NEUTRAL and position != 8:  # the first chunk is the IHDR
+        elif position != 8 and _PIXEL_NEUTRAL.get(kind) != length:  # the first is the IHDR
             return False
         position = end
     return False
+
+
+def _complete_stream(data: bytes) -> bool:
+    """The IDAT chunks hold one zlib stream, checksum right, of exactly height x (1 + width)
+    bytes (a filter byte per row) and nothing after it. Never inflates more than that + 1."""
+    width, height = _SIZE.unpack_from(data, 16)
+    expected = height * (1 + width)
+    view, position, parts = memoryview(data), 8, []
+    while position + 12 <= len(data):
+        length, kind = _CHUNK.unpack_from(data, position)
+        if kind == b"IDAT":
+            parts.append(view[position + 8 : position + 8 + length])
+        position += 12 + length
+    inflater = zlib.decompressobj()
+    try:
+        rows = inflater.decompress(b"".join(parts), expected + 1)
+    except zlib.error:  # corrupt data, or a wrong checksum
+        return False
+    return len(rows) == expected and inflater.eof and not inflater.unused_data
