@@ -46,7 +46,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add = parser.add_argument
     add("--smoke", action="store_true", help="short end-to-end check; any error exits non-zero")
     add("--workers", type=int, nargs="+", help="worker counts to run (default: 2; smoke: 1)")
-    add("--duration", type=int, help="seconds per load point (default: 10; smoke: 2)")
+    add("--duration", type=int, help="seconds per load round (default: 5; smoke: 2)")
+    add("--rounds", type=int, help="rounds per load point, servers taking turns (default: 3; "
+        "smoke: 1); the table shows each server's median round")  # fmt: skip
     add("--connections", type=int, nargs="+", help="wrk -c for /predict (default: 1 16 64)")
     add("--batch-connections", type=int, help="wrk -c for /predict/batch (default: 4; smoke: 2)")
     add("--batch-size", type=int, default=64, help="PNGs per /predict/batch request (default: 64)")
@@ -73,7 +75,8 @@ def build_config(args: argparse.Namespace) -> tuple[Config, Path]:
         workers=args.workers or ([1] if smoke else [2]),
         servers=args.servers,
         connections=args.connections or ([1, 16] if smoke else [1, 16, 64]),
-        duration_s=args.duration or (2 if smoke else 10),
+        duration_s=args.duration or (2 if smoke else 5),
+        rounds=args.rounds or (1 if smoke else 3),
         timeout_s=args.timeout,
         threads=args.threads,
         warmup_s=args.warmup if args.warmup is not None else (1 if smoke else 2),
@@ -92,7 +95,7 @@ def failures(runs: list[ServerRun], strict: bool) -> list[str]:
     found = [f"{run.name} (w={run.workers}): {run.error}" for run in runs if run.error]
     if strict:
         for run in runs:
-            for load in [*run.loads, *([run.batch] if run.batch else [])]:
+            for load in run.rounds:
                 where = f"{run.name} (w={run.workers}) {load.endpoint} c={load.connections}"
                 if load.error_count:
                     found.append(f"{where}: errors {load.errors}")

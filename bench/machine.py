@@ -16,6 +16,8 @@ PACKAGES = (
     "ai-edge-litert",
     "keras",
     "numpy",
+    "pillow",
+    "pyspng",
     "fastapi",
     "uvicorn",
     "uvloop",

@@ -149,8 +149,9 @@ def markdown(machine: dict[str, Any], config: dict[str, Any], runs: list[ServerR
     """The report: /predict table, /predict/batch table, start-up and memory, machine, method."""
     versions = ", ".join(f"{k} {v}" for k, v in machine["versions"].items())
     lines = _heading(machine, config)
-    lines += ["", f"## POST /predict, one MNIST PNG per request ({config['duration_s']} s per "
-              "point)", "", *_predict_table(runs)]  # fmt: skip
+    per_point = f"{config['rounds']} × {config['duration_s']} s per point, the median round"
+    lines += ["", f"## POST /predict, one MNIST PNG per request ({per_point})", "",
+              *_predict_table(runs)]  # fmt: skip
     lines += ["", f"## POST /predict/batch, {config['batch_size']} PNGs per request", ""]
     lines += _batch_table(runs)
     lines += ["", "## Start-up and memory", "", *_startup_table(runs)]
@@ -166,18 +167,22 @@ def markdown(machine: dict[str, Any], config: dict[str, Any], runs: list[ServerR
 
 
 METHOD = [
-    "- Servers run one after another on 127.0.0.1, each under the same `uvicorn.run` call "
+    "- Servers run on 127.0.0.1, each under the same `uvicorn.run` call "
     "(factory, workers, `log_config=None`, no access log): **service** is `python -m app "
     "--workers N` with its default settings; **baseline** (bench/baseline_app.py) calls Keras "
     "`model.predict` inline per request; **ceiling** (bench/ceiling_app.py) reads the upload and "
     "returns the service's own answer as constant bytes.",
     "- Before the load, 20 MNIST test digits must each get 200 and their label (ceiling: 200).",
+    "- They are started (and timed to ready) one after another, then all stay up, idle but for "
+    "the one under load. Each load point runs in rounds; in each round every server is loaded "
+    "once, in turn, so the servers compared are measured seconds apart. A row is the server's "
+    "round with the median req/s; its `errors` are summed over all its rounds. Every round is in "
+    "latest.json.",
     "- Load: wrk with bench/post_png.lua posting the same multipart body on every request; "
     "latency percentiles from wrk's histogram; `errors` are socket errors, timeouts and "
     "responses with status >= 400. A warm-up run precedes the measured points of each server.",
-    "- Ratios compare servers with the same worker count, measured minutes apart in this run on "
-    "a shared 2-core machine that also runs wrk: read them, not the absolute numbers, across "
-    "runs.",
+    "- Ratios compare servers with the same worker count in this run on a shared 2-core machine "
+    "that also runs wrk: read them, not the absolute numbers, across runs.",
     "- RSS: VmRSS from /proc of each uvicorn worker (the process itself with w=1; the "
     "supervisor's spawned children with w>1).",
 ]

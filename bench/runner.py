@@ -1,7 +1,10 @@
-"""A benchmark run: per worker count, start each server in turn, check, load and stop it."""
+"""A benchmark run: per worker count, start and check each server in turn, then load them taking
+turns: every load point runs in rounds, each round driving every server once, one after another,
+so that the servers compared are measured seconds apart, not minutes (the machine's speed
+drifts), and each server's reported point is its median round."""
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +35,7 @@ class Config:
     warmup_s: int
     batch_size: int
     batch_connections: int
+    rounds: int  # of each load point, the servers taking turns within a round
     ready_timeout_s: float
     service_env: dict[str, str]
     work: Path  # scratch: request bodies, saved answers, server logs
@@ -46,8 +50,9 @@ class ServerRun:
     memory_idle: dict[str, object] = field(default_factory=dict)
     memory_loaded: dict[str, object] = field(default_factory=dict)
     answer_bytes: dict[str, int] = field(default_factory=dict)
-    loads: list[LoadResult] = field(default_factory=list)
-    batch: LoadResult | None = None
+    loads: list[LoadResult] = field(default_factory=list)  # per concurrency, the median round
+    batch: LoadResult | None = None  # the median round
+    rounds: list[LoadResult] = field(default_factory=list)  # every measured round, in order
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -61,6 +66,7 @@ class ServerRun:
             "answer_bytes": self.answer_bytes,
             "loads": [load.to_dict() for load in self.loads],
             "batch": self.batch.to_dict() if self.batch else None,
+            "rounds": [load.to_dict() for load in self.rounds],
             "error": self.error,
         }
 
@@ -96,20 +102,41 @@ def prepare_workload(config: Config) -> Workload:
 
 
 def run_all(config: Config) -> list[ServerRun]:
-    """Every requested server at every worker count, strictly one after another."""
+    """Every requested server at every worker count; per worker count all are started, loaded
+    in turns, then stopped."""
     workload = prepare_workload(config)
-    runs = []
+    runs: list[ServerRun] = []
     for workers in config.workers:
-        ceiling_env: dict[str, str] = {}
+        runs += run_servers(workers, config, workload)
+    return runs
+
+
+def run_servers(workers: int, config: Config, workload: Workload) -> list[ServerRun]:
+    """Start and check each server in turn (the service first: the ceiling answers with its
+    saved answers), load them all in rounds, stop them; errors are recorded, not raised."""
+    started: list[tuple[Server, ServerRun]] = []
+    runs = []
+    ceiling_env: dict[str, str] = {}
+    try:
         for name in config.servers:
             spec = _spec(name, workers, config, ceiling_env)
-            run = run_server(spec, config, workload)
-            if name == "service" and run.error is None:
+            run, server = start_server(spec, config, workload)
+            runs.append(run)
+            if server is None:
+                continue
+            started.append((server, run))
+            if name == "service":
                 ceiling_env = {
                     "BENCH_PREDICT_ANSWER": str(config.work / "service-predict.json"),
                     "BENCH_BATCH_ANSWER": str(config.work / "service-batch.json"),
                 }
-            runs.append(run)
+        _load_in_turns(started, config, workload)
+        for server, run in started:
+            if run.error is None:
+                run.memory_loaded = servers.memory(server)
+    finally:
+        for server, _ in started:
+            servers.stop(server)
     return runs
 
 
@@ -121,8 +148,11 @@ def _spec(name: str, workers: int, config: Config, ceiling_env: dict[str, str]) 
     return servers.bench_app_spec(name, workers, ceiling_env)
 
 
-def run_server(spec: ServerSpec, config: Config, workload: Workload) -> ServerRun:
-    """Start, check, load and stop one server; errors are recorded in the result, not raised."""
+def start_server(
+    spec: ServerSpec, config: Config, workload: Workload
+) -> tuple[ServerRun, Server | None]:
+    """Start one server (the others started so far are idle), time it to ready, check its
+    answers, read its idle memory; on failure record the error, stop it and return no server."""
     run = ServerRun(spec.name, spec.workers)
     logger.info("%s: starting", spec.label)
     server = servers.start(spec, config.work)
@@ -137,14 +167,12 @@ def run_server(spec: ServerSpec, config: Config, workload: Workload) -> ServerRu
         )
         _check(spec, server.url, config, workload, run)
         run.memory_idle = servers.memory(server)
-        _load(server, config, workload, run)
-        run.memory_loaded = servers.memory(server)
-    except (ServerError, CheckError, LoadError) as exc:
+    except (ServerError, CheckError) as exc:
         run.error = f"{type(exc).__name__}: {exc}"
         logger.error("%s: %s", spec.label, run.error)
-    finally:
         servers.stop(server)
-    return run
+        return run, None
+    return run, server
 
 
 def _check(spec: ServerSpec, url: str, config: Config, workload: Workload, run: ServerRun) -> None:
@@ -167,38 +195,68 @@ def _check(spec: ServerSpec, url: str, config: Config, workload: Workload, run: 
     )
 
 
-def _load(server: Server, config: Config, workload: Workload, run: ServerRun) -> None:
-    def wrk(path: str, body: Body, connections: int, duration_s: int) -> LoadResult:
-        result = run_wrk(
-            server.url + path, body, connections=connections, threads=config.threads,
-            duration_s=duration_s, timeout_s=config.timeout_s,
-        )  # fmt: skip
-        # A server still working off queued requests would slow the next point down.
+def _load_in_turns(
+    started: list[tuple[Server, ServerRun]], config: Config, workload: Workload
+) -> None:
+    """Warm each server up, then run every load point `config.rounds` times, each round
+    loading every server once in turn; keep each server's median round per point."""
+
+    def wrk(server: Server, run: ServerRun, path: str, body: Body, connections: int,
+            duration_s: int) -> LoadResult | None:  # fmt: skip
+        if run.error is not None:
+            return None
+        try:
+            result = run_wrk(
+                server.url + path, body, connections=connections, threads=config.threads,
+                duration_s=duration_s, timeout_s=config.timeout_s,
+            )  # fmt: skip
+        except LoadError as exc:
+            run.error = f"{type(exc).__name__}: {exc}"
+            logger.error("%s: %s", run.name, run.error)
+            return None
+        # A server still working off queued requests would slow the next load down.
         if not servers.wait_idle(server, DRAIN_TIMEOUT_S):
             logger.warning("%s: still busy %d s after a load", run.name, DRAIN_TIMEOUT_S)
         return result
 
     if config.warmup_s > 0:
-        wrk("/predict", workload.single, min(WARMUP_CONNECTIONS, max(config.connections)),
-            config.warmup_s)  # fmt: skip
-    for connections in config.connections:
-        result = wrk("/predict", workload.single, connections, config.duration_s)
-        logger.info(
-            "%s c=%d: %.0f req/s, p50 %.1f ms, p99 %.1f ms, %d errors",
-            run.name,
-            connections,
-            result.rps,
-            result.p50_ms,
-            result.p99_ms,
-            result.error_count,
-        )
-        run.loads.append(result)
-    run.batch = wrk("/predict/batch", workload.batch, config.batch_connections, config.duration_s)
-    logger.info(
-        "%s batch c=%d: %.0f images/s, p99 %.1f ms, %d errors",
-        run.name,
-        config.batch_connections,
-        run.batch.images_per_s,
-        run.batch.p99_ms,
-        run.batch.error_count,
-    )
+        for server, run in started:
+            wrk(server, run, "/predict", workload.single,
+                min(WARMUP_CONNECTIONS, max(config.connections)), config.warmup_s)  # fmt: skip
+    points = [("/predict", workload.single, c) for c in config.connections]
+    points.append(("/predict/batch", workload.batch, config.batch_connections))
+    for path, body, connections in points:
+        measured: dict[int, list[LoadResult]] = {id(run): [] for _, run in started}
+        for round_ in range(config.rounds):
+            for server, run in started:
+                result = wrk(server, run, path, body, connections, config.duration_s)
+                if result is None:
+                    continue
+                measured[id(run)].append(result)
+                run.rounds.append(result)
+                logger.info(
+                    "%s %s c=%d round %d: %.0f req/s (%.0f images/s), p50 %.1f ms, "
+                    "p99 %.1f ms, %d errors",
+                    run.name, path, connections, round_ + 1, result.rps, result.images_per_s,
+                    result.p50_ms, result.p99_ms, result.error_count,
+                )  # fmt: skip
+        for _, run in started:
+            if not measured[id(run)]:
+                continue
+            median = median_round(measured[id(run)])
+            if path == "/predict":
+                run.loads.append(median)
+            else:
+                run.batch = median
+
+
+def median_round(results: list[LoadResult]) -> LoadResult:
+    """The round with the median throughput (the lower middle one of an even count), errors
+    summed over all rounds so that none is hidden."""
+    ordered = sorted(results, key=lambda result: result.rps)
+    middle = ordered[(len(ordered) - 1) // 2]
+    errors: dict[str, int] = {}
+    for result in results:
+        for kind, count in result.errors.items():
+            errors[kind] = errors.get(kind, 0) + count
+    return replace(middle, errors=errors)
