@@ -1,10 +1,11 @@
 """Logging as one JSON object per line, for the service and uvicorn alike."""
 
+import json
 import logging
 import time
 from typing import Any
 
-from pydantic_core import to_json
+from pydantic_core import PydanticSerializationError, to_json
 
 
 class JsonFormatter(logging.Formatter):
@@ -33,7 +34,10 @@ class JsonFormatter(logging.Formatter):
         entry.update(getattr(record, "fields", {}))
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return to_json(entry, fallback=str).decode()
+        try:
+            return to_json(entry, fallback=str).decode()
+        except PydanticSerializationError:  # e.g. a lone surrogate, which json escapes
+            return json.dumps(entry, default=str)
 
 
 def configure_logging(level: str) -> None:

@@ -107,8 +107,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics.router)
     app.include_router(ui.router)
     app.mount(ui.STATIC_URL, ui.static_files(), name="static")
-    # Innermost: the hot routes skip FastAPI's router stack, but not the middleware around them.
-    app.add_middleware(DirectRouting, routes=predict.router.routes, handlers=app.exception_handlers)
+    # Innermost: the hot routes skip FastAPI's router stack, but not the middleware around them
+    # (predict.router is included without a prefix). Not with OpenTelemetry on: FastAPI names a
+    # span after its route only in its router.
+    if not settings.opentelemetry:
+        handlers = app.exception_handlers
+        app.add_middleware(DirectRouting, routes=predict.router.routes, handlers=handlers)
     app.add_middleware(
         RequestBodyGuard, limit=settings.max_upload_bytes, timeout_s=settings.body_timeout_s
     )

@@ -2,7 +2,7 @@
 
 Most uploads are small 8-bit grayscale PNGs (MNIST digits saved as PNG). Pillow spends ~50 µs
 on one 28x28 (most of it Python: plugin lookup, chunk parsing, decoder set-up); libspng, through
-pyspng, decodes it in ~5 µs. `small_gray_png` takes only files whose every chunk it has checked
+pyspng, decodes it in ~6 µs. `small_gray_png` takes only files whose every chunk it has checked
 (signature, CRCs, a plain IHDR, no chunk that could change the pixels) and returns None for
 anything else, so Pillow decodes all the rest and words every error. Both decoders give the same
 pixels for the files taken here (tests/test_png.py compares them).
@@ -16,8 +16,9 @@ import pyspng
 from numpy.typing import NDArray
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-# The fast path holds the GIL while it decodes (pyspng does not release it): small images only.
-FAST_MAX_PIXELS = 128 * 128
+# The fast path holds the GIL while it decodes (pyspng does not release it): small images only,
+# and no side over 128 px, so that nothing the Pillow path does to large images (shrink) applies.
+FAST_MAX_SIDE = 128
 # Chunks that cannot change an 8-bit gray image's pixels as Pillow decodes them, and are small
 # and uncompressed (no text or ICC profile to inflate), with their lengths in the PNG spec for a
 # gray image. Any other chunk, or another length, sends the file to Pillow.
@@ -38,8 +39,8 @@ def declared_png_pixels(data: bytes) -> int | None:
 
 def small_gray_png(data: bytes, max_pixels: int) -> NDArray[np.uint8] | None:
     """The (height, width) pixels of a well-formed, non-interlaced 8-bit grayscale PNG of at
-    most min(`max_pixels`, FAST_MAX_PIXELS) pixels; None for any other bytes."""
-    if not _is_plain_gray(data, min(max_pixels, FAST_MAX_PIXELS)):
+    most FAST_MAX_SIDE px a side and `max_pixels` pixels; None for any other bytes."""
+    if not _is_plain_gray(data, max_pixels):
         return None
     # libspng as pyspng sets it up skips zlib's checksum: inflate once here, bounded, to check
     # it (and that the stream holds exactly the rows the header declares).
@@ -53,7 +54,7 @@ def small_gray_png(data: bytes, max_pixels: int) -> NDArray[np.uint8] | None:
 
 
 def _is_plain_gray(data: bytes, max_pixels: int) -> bool:
-    """Signature, IHDR (8-bit gray, no interlace, <= max_pixels), then only pixel-neutral chunks
+    """Signature, IHDR (8-bit gray, no interlace, small), then only pixel-neutral chunks
     with at least one IDAT, every CRC right, and IEND as the last bytes of the file."""
     size = len(data)
     if size < 8 + 25 + 12 or not data.startswith(PNG_SIGNATURE):
@@ -61,7 +62,9 @@ def _is_plain_gray(data: bytes, max_pixels: int) -> bool:
     length, kind, width, height, layout = _IHDR.unpack_from(data, 8)
     if kind != b"IHDR" or length != 13 or layout != _PLAIN_GRAY_8:
         return False
-    if not 0 < width * height <= max_pixels:
+    if not (0 < width <= FAST_MAX_SIDE and 0 < height <= FAST_MAX_SIDE):
+        return False
+    if width * height > max_pixels:
         return False
     view = memoryview(data)
     position, seen_idat = 8, False

@@ -75,7 +75,8 @@ class Settings(BaseSettings):
     opentelemetry: bool = Field(
         False,
         description="FastAPI's native OpenTelemetry: spans and metrics to the globally configured "
-        "providers. Off, requests skip its per-request check for providers",
+        "providers (the predict routes then go through FastAPI's router, for route names). Off, "
+        "requests skip its per-request check for providers",
     )
 
     @field_validator("api_key", mode="before")

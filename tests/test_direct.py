@@ -40,6 +40,10 @@ class Unhandled(Exception):
     pass
 
 
+class ObjectHandled(Exception):
+    pass
+
+
 router = APIRouter(route_class=DirectRoute)
 
 
@@ -58,6 +62,7 @@ RAISED: dict[str, Exception] = {
     "/teapot": HTTPException(418, "not coffee"),
     "/http-500": HTTPException(500, "given up"),
     "/boom": Unhandled("nobody handles this"),
+    "/object-handled": ObjectHandled("by an object"),
 }
 
 
@@ -93,6 +98,13 @@ async def teapot(request: Request, exc: Exception) -> Response:
     return PlainTextResponse("short and stout", status_code=418)
 
 
+class ObjectHandler:
+    """A handler that is an object with an `async def __call__`: awaited, as Starlette does."""
+
+    async def __call__(self, request: Request, exc: Exception) -> Response:
+        return PlainTextResponse(f"object: {exc}", status_code=402)
+
+
 async def last_resort(request: Request, exc: Exception) -> Response:
     return JSONResponse({"detail": f"last resort: {type(exc).__name__}"}, status_code=500)
 
@@ -125,6 +137,7 @@ def tiny_app(direct: bool = True) -> Tiny:
     app.add_exception_handler(Refused, refused)
     app.add_exception_handler(RefusedQuietly, refused_quietly)
     app.add_exception_handler(SyncHandled, sync_handled)
+    app.add_exception_handler(ObjectHandled, ObjectHandler())
     app.add_exception_handler(418, teapot)
     app.add_exception_handler(500, last_resort)
     app.add_exception_handler(Exception, last_resort)
@@ -210,6 +223,7 @@ def test_direct_routing_serves_under_a_root_path(path: str) -> None:
         ("/refused-badly", 409, b'{"refused":"really no","as":"RefusedBadly"}'),
         ("/refused-quietly", 204, b""),
         ("/sync-handled", 400, b"sync: handled in a thread, in a worker thread"),
+        ("/object-handled", 402, b"object: by an object"),
         ("/too-large", 413, b'{"detail":"over the limit"}'),
         ("/teapot", 418, b"short and stout"),
         ("/http-500", 500, b'{"detail":"given up"}'),  # FastAPI's handler, not the 500 one
@@ -332,3 +346,10 @@ def test_service_predict_answers_as_through_the_router(
         answers.append((response.status_code, headers, response.content))
     assert answers[0][0] == status
     assert answers[0] == answers[1]
+
+
+def test_service_with_opentelemetry_routes_predict_through_fastapi(settings: Settings) -> None:
+    """FastAPI names its spans after the route only in its router: no DirectRouting then."""
+    traced = create_app(settings.model_copy(update={"opentelemetry": True}))
+    assert not any(m.cls is DirectRouting for m in traced.user_middleware)
+    assert any(m.cls is DirectRouting for m in create_app(settings).user_middleware)

@@ -16,7 +16,7 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from app import preprocessing
-from app.png import FAST_MAX_PIXELS, PNG_SIGNATURE, declared_png_pixels, small_gray_png
+from app.png import FAST_MAX_SIDE, PNG_SIGNATURE, declared_png_pixels, small_gray_png
 from app.preprocessing import prepare_image
 from tests.images import encode, png
 from training.data import Mnist
@@ -279,11 +279,14 @@ def test_small_gray_png_refuses_non_png(data: bytes) -> None:
         ((128, 128), True),
         ((129, 128), False),
         ((128, 129), False),
-        ((FAST_MAX_PIXELS, 1), True),
-        ((FAST_MAX_PIXELS + 1, 1), False),
+        ((FAST_MAX_SIDE, 1), True),
+        ((1, FAST_MAX_SIDE), True),
+        ((FAST_MAX_SIDE + 1, 1), False),
+        ((2048, 8), False),  # few pixels, but the Pillow path shrinks sides of 2048 px and over
+        ((16384, 1), False),
     ],
 )
-def test_small_gray_png_takes_at_most_fast_max_pixels(size: tuple[int, int], taken: bool) -> None:
+def test_small_gray_png_takes_at_most_fast_max_side(size: tuple[int, int], taken: bool) -> None:
     width, height = size
     data = png(np.full((height, width), 7, dtype=np.uint8))
     assert (small_gray_png(data, MAX_PIXELS) is not None) is taken
@@ -399,7 +402,7 @@ def test_small_gray_png_refuses_a_wrong_zlib_checksum(digit: Digit) -> None:
 
 def test_small_gray_png_never_takes_a_file_pillow_refuses_for_corrupt_data(digit: Digit) -> None:
     header, (_, stream), end = split(png(digit))
-    taken = []
+    taken, refused = [], 0
     for index in range(len(stream)):
         corrupt = bytearray(stream)
         corrupt[index] ^= 0x10
@@ -407,8 +410,10 @@ def test_small_gray_png_never_takes_a_file_pillow_refuses_for_corrupt_data(digit
         try:
             pillow_pixels(data)
         except OSError:
+            refused += 1
             if small_gray_png(data, MAX_PIXELS) is not None:
                 taken.append(index)
+    assert refused > len(stream) // 4  # the test has teeth: Pillow refuses many of the flips
     assert taken == []
 
 
@@ -508,3 +513,17 @@ def test_small_gray_png_inflates_no_more_than_the_declared_rows() -> None:
     finally:
         tracemalloc.stop()
     assert peak < 1_000_000  # the ~50 KB file and its joined chunks, never the 50 MB
+
+
+@pytest.mark.parametrize("size", [(2048, 8), (4096, 4), (16384, 1)])
+@pytest.mark.parametrize("normalize", [True, False])
+def test_prepare_image_same_for_long_thin_images(size: tuple[int, int], normalize: bool) -> None:
+    """Sides the Pillow path shrinks never take the fast path: a plain PNG and the same pixels
+    with a tEXt chunk (Pillow for sure) give the same digit."""
+    width, height = size
+    pixels = np.zeros((height, width), dtype=np.uint8)
+    pixels[:, width // 3 : width // 2] = 255  # a bar of ink across the strip
+    plain = prepare_image(png(pixels), max_pixels=MAX_PIXELS, normalize=normalize)
+    slow = prepare_image(with_text(pixels), max_pixels=MAX_PIXELS, normalize=normalize)
+    np.testing.assert_array_equal(plain.pixels, slow.pixels)
+    assert plain.normalized == slow.normalized

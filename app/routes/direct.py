@@ -7,6 +7,7 @@ exception middleware, exit stack, router and request wrapper behind it (~45 µs 
 endpoint raises goes to the app's exception handlers exactly as in a routed request.
 """
 
+import functools
 import inspect
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import Any
@@ -17,7 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 Endpoint = Callable[[Request], Coroutine[Any, Any, Response]]
 
@@ -65,17 +66,30 @@ class DirectRouting:
             return
         scope["route"], scope["endpoint"], scope["path_params"] = route, route.endpoint, {}
         request = Request(scope, receive, send)
+        started = False
+
+        async def sender(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        # As Starlette's request_response + wrap_app_handling_exceptions do for a routed request.
         try:
             response = await route.endpoint(request)
+            await response(scope, receive, sender)
         except Exception as exc:
             handler = self._handler(exc)
             if handler is None:
                 raise
-            if inspect.iscoroutinefunction(handler):
-                response = await handler(request, exc)
+            if started:
+                message = "Caught handled exception, but response already started."
+                raise RuntimeError(message) from exc
+            if _is_async(handler):
+                handled = await handler(request, exc)
             else:
-                response = await run_in_threadpool(handler, request, exc)
-        await response(scope, receive, send)
+                handled = await run_in_threadpool(handler, request, exc)
+            if handled is not None:
+                await handled(scope, receive, sender)
 
     def _handler(self, exc: Exception) -> Callable[..., Any] | None:
         """Starlette's choice: a handler for the HTTPException's status, else the nearest class
@@ -91,6 +105,14 @@ class DirectRouting:
                     handler = self.handlers[cls]
                     break
         return handler
+
+
+def _is_async(handler: Callable[..., Any]) -> bool:
+    """An `async def` function, a partial of one, or an object with an `async def __call__`."""
+    while isinstance(handler, functools.partial):
+        handler = handler.func
+    call = type(handler).__call__ if not inspect.isroutine(handler) else None
+    return inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(call)
 
 
 def _route_path(scope: Scope) -> str:
