@@ -199,7 +199,8 @@ def _load_in_turns(
     started: list[tuple[Server, ServerRun]], config: Config, workload: Workload
 ) -> None:
     """Warm each server up, then run every load point `config.rounds` times, each round
-    loading every server once in turn; keep each server's median round per point."""
+    loading every server once in turn (starting with the next server each round); keep each
+    server's median round per point. A server that fails is recorded and left out from then on."""
 
     def wrk(server: Server, run: ServerRun, path: str, body: Body, connections: int,
             duration_s: int) -> LoadResult | None:  # fmt: skip
@@ -210,15 +211,17 @@ def _load_in_turns(
                 server.url + path, body, connections=connections, threads=config.threads,
                 duration_s=duration_s, timeout_s=config.timeout_s,
             )  # fmt: skip
-        except LoadError as exc:
+            # A server still working off queued requests would slow the next load down.
+            if not servers.wait_idle(server, DRAIN_TIMEOUT_S):
+                logger.warning("%s: still busy %d s after a load", run.name, DRAIN_TIMEOUT_S)
+        except (LoadError, ServerError) as exc:  # wrk failed, or the server died: the others go on
             run.error = f"{type(exc).__name__}: {exc}"
             logger.error("%s: %s", run.name, run.error)
             return None
-        # A server still working off queued requests would slow the next load down.
-        if not servers.wait_idle(server, DRAIN_TIMEOUT_S):
-            logger.warning("%s: still busy %d s after a load", run.name, DRAIN_TIMEOUT_S)
         return result
 
+    if not started:
+        return
     if config.warmup_s > 0:
         for server, run in started:
             wrk(server, run, "/predict", workload.single,
@@ -228,7 +231,8 @@ def _load_in_turns(
     for path, body, connections in points:
         measured: dict[int, list[LoadResult]] = {id(run): [] for _, run in started}
         for round_ in range(config.rounds):
-            for server, run in started:
+            turn = round_ % len(started)  # who goes first rotates: no server always follows another
+            for server, run in started[turn:] + started[:turn]:
                 result = wrk(server, run, path, body, connections, config.duration_s)
                 if result is None:
                     continue
