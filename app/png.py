@@ -40,34 +40,34 @@ def declared_png_pixels(data: bytes) -> int | None:
 def small_gray_png(data: bytes, max_pixels: int) -> NDArray[np.uint8] | None:
     """The (height, width) pixels of a well-formed, non-interlaced 8-bit grayscale PNG of at
     most FAST_MAX_SIDE px a side and `max_pixels` pixels; None for any other bytes."""
-    if not _is_plain_gray(data, max_pixels):
-        return None
+    stream = _plain_gray_stream(data, max_pixels)
     # libspng as pyspng sets it up skips zlib's checksum: inflate once here, bounded, to check
     # it (and that the stream holds exactly the rows the header declares).
-    if not _complete_stream(data):
+    if stream is None or not _complete_stream(stream, *_SIZE.unpack_from(data, 16)):
         return None
     try:
         pixels: NDArray[np.uint8] = pyspng.load(data)
-    except RuntimeError:  # e.g. a truncated zlib stream: Pillow will say what is wrong
+    except RuntimeError:  # e.g. rows with an unknown filter type: Pillow will say what is wrong
         return None
     return pixels
 
 
-def _is_plain_gray(data: bytes, max_pixels: int) -> bool:
-    """Signature, IHDR (8-bit gray, no interlace, small), then only pixel-neutral chunks
-    with at least one IDAT, every CRC right, and IEND as the last bytes of the file."""
+def _plain_gray_stream(data: bytes, max_pixels: int) -> bytes | None:
+    """The compressed pixels (the IDAT chunks, joined) if the file is: signature, IHDR (8-bit
+    gray, no interlace, small), then only pixel-neutral chunks with at least one IDAT, every
+    CRC right, and IEND as its last bytes; else None."""
     size = len(data)
     if size < 8 + 25 + 12 or not data.startswith(PNG_SIGNATURE):
-        return False
+        return None
     length, kind, width, height, layout = _IHDR.unpack_from(data, 8)
     if kind != b"IHDR" or length != 13 or layout != _PLAIN_GRAY_8:
-        return False
+        return None
     if not (0 < width <= FAST_MAX_SIDE and 0 < height <= FAST_MAX_SIDE):
-        return False
+        return None
     if width * height > max_pixels:
-        return False
+        return None
     view = memoryview(data)
-    position, seen_idat = 8, False
+    position, parts = 8, list[memoryview]()
     while position + 12 <= size:
         length, kind = _CHUNK.unpack_from(data, position)
         end = position + 12 + length
@@ -75,31 +75,24 @@ def _is_plain_gray(data: bytes, max_pixels: int) -> bool:
             end > size
             or zlib.crc32(view[position + 4 : end - 4]) != _CRC.unpack_from(data, end - 4)[0]
         ):
-            return False
+            return None
         if kind == b"IEND":
-            return seen_idat and end == size
+            return b"".join(parts) if parts and end == size else None
         if kind == b"IDAT":
-            seen_idat = True
+            parts.append(view[position + 8 : end - 4])
         elif position != 8 and _PIXEL_NEUTRAL.get(kind) != length:  # the first is the IHDR
-            return False
+            return None
         position = end
-    return False
+    return None
 
 
-def _complete_stream(data: bytes) -> bool:
-    """The IDAT chunks hold one zlib stream, checksum right, of exactly height x (1 + width)
-    bytes (a filter byte per row) and nothing after it. Never inflates more than that + 1."""
-    width, height = _SIZE.unpack_from(data, 16)
+def _complete_stream(stream: bytes, width: int, height: int) -> bool:
+    """One zlib stream, checksum right, of exactly height x (1 + width) bytes (a filter byte
+    per row) and nothing after it. Never inflates more than that + 1."""
     expected = height * (1 + width)
-    view, position, parts = memoryview(data), 8, []
-    while position + 12 <= len(data):
-        length, kind = _CHUNK.unpack_from(data, position)
-        if kind == b"IDAT":
-            parts.append(view[position + 8 : position + 8 + length])
-        position += 12 + length
     inflater = zlib.decompressobj()
     try:
-        rows = inflater.decompress(b"".join(parts), expected + 1)
+        rows = inflater.decompress(stream, expected + 1)
     except zlib.error:  # corrupt data, or a wrong checksum
         return False
     return len(rows) == expected and inflater.eof and not inflater.unused_data

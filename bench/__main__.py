@@ -47,7 +47,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--smoke", action="store_true", help="short end-to-end check; any error exits non-zero")
     add("--workers", type=int, nargs="+", help="worker counts to run (default: 2; smoke: 1)")
     add("--duration", type=int, help="seconds per load round (default: 5; smoke: 2)")
-    add("--rounds", type=int, help="rounds per load point, servers taking turns (default: 3; "
+    add("--rounds", type=int, help="rounds per load point, servers taking turns (default: 5; "
         "smoke: 1); the table shows each server's median round")  # fmt: skip
     add("--connections", type=int, nargs="+", help="wrk -c for /predict (default: 1 16 64)")
     add("--batch-connections", type=int, help="wrk -c for /predict/batch (default: 4; smoke: 2)")
@@ -76,7 +76,7 @@ def build_config(args: argparse.Namespace) -> tuple[Config, Path]:
         servers=args.servers,
         connections=args.connections or ([1, 16] if smoke else [1, 16, 64]),
         duration_s=args.duration or (2 if smoke else 5),
-        rounds=args.rounds or (1 if smoke else 3),
+        rounds=args.rounds or (1 if smoke else 5),
         timeout_s=args.timeout,
         threads=args.threads,
         warmup_s=args.warmup if args.warmup is not None else (1 if smoke else 2),
