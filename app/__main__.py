@@ -11,7 +11,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from app.model_file import ModelLoadError, check_model_file
+from app.inference.model_file import ModelLoadError, check_model_file
 from app.settings import Settings, env_name
 
 if TYPE_CHECKING:

@@ -12,16 +12,16 @@ from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
 
 from app import __version__
-from app.batching import BatchingEngine
-from app.dependencies import Serving
-from app.errors import register_error_handlers
-from app.inference import Classifier, configure_threads
+from app.http.dependencies import Serving
+from app.http.errors import register_error_handlers
+from app.http.middleware import QuietStartupFailure, RequestBodyGuard, RequestTelemetry
+from app.http.routes import health, metrics, predict, ui, v2
+from app.http.routes.direct import DirectRouting
+from app.http.security import ApiKeyAuth, add_cors, document_api_key
+from app.inference.batching import BatchingEngine
+from app.inference.classifier import Classifier, configure_threads
 from app.logs import configure_logging
 from app.metrics import Metrics
-from app.middleware import QuietStartupFailure, RequestBodyGuard, RequestTelemetry
-from app.routes import health, metrics, predict, ui, v2
-from app.routes.direct import DirectRouting
-from app.security import ApiKeyAuth, add_cors, document_api_key
 from app.settings import Settings, env_name
 
 logger = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         telemetry=None if settings.opentelemetry else NO_TELEMETRY,
-        docs_url=None,  # served by app.routes.ui from local assets, not a CDN
+        docs_url=None,  # served by app.http.routes.ui from local assets, not a CDN
         redoc_url=None,
     )
     app.state.settings = settings

@@ -26,8 +26,8 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import choose_encoder
 
-from app.model_file import ModelInfo
-from app.pixels import NUM_CLASSES
+from app.imaging.pixels import NUM_CLASSES
+from app.inference.model_file import ModelInfo
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 UNMATCHED = "unmatched"  # no route: 404s, and bodies refused (413) before routing

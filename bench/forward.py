@@ -31,7 +31,7 @@ def call_paths(model_path: Path, threads: int) -> dict[str, Run]:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
 
-    from app.inference import configure_threads, litert_forward, tensorflow_forward
+    from app.inference.classifier import configure_threads, litert_forward, tensorflow_forward
 
     configure_threads(threads)
     model = keras.saving.load_model(model_path, compile=False)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from app.schemas import BatchPrediction
+from app.http.schemas import BatchPrediction
 from tests.conftest import SMALL_BATCH_FILES
 from tests.images import png
 from training.data import Mnist

@@ -13,8 +13,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from app.batching import Overloaded
-from app.dependencies import Serving
+from app.http.dependencies import Serving
+from app.inference.batching import Overloaded
 from app.settings import Settings
 from tests.conftest import SMALL_BATCH_FILES, SMALL_UPLOAD_BYTES
 from tests.images import encode, png

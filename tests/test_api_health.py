@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from app.model_file import card_path
-from app.schemas import ModelMetadata
+from app.http.schemas import ModelMetadata
+from app.inference.model_file import card_path
 from tests.conftest import SHIPPED_MODEL
 
 CARD = json.loads(card_path(SHIPPED_MODEL).read_text())

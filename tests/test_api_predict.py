@@ -11,10 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from app.http.schemas import Prediction
+from app.imaging.pixels import to_model_input
+from app.inference.model_file import card_path
 from app.logs import JsonFormatter
-from app.model_file import card_path
-from app.pixels import to_model_input
-from app.schemas import Prediction
 from tests.conftest import SHIPPED_MODEL
 from training.data import Mnist
 

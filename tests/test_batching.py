@@ -12,8 +12,8 @@ import uvloop
 from fastapi.testclient import TestClient
 from numpy.typing import NDArray
 
-from app.batching import BatchingEngine, Overloaded
-from app.pixels import INPUT_SIZE, to_model_input
+from app.imaging.pixels import INPUT_SIZE, to_model_input
+from app.inference.batching import BatchingEngine, Overloaded
 from training.data import Mnist
 
 

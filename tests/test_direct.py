@@ -1,4 +1,4 @@
-"""app.routes.direct: DirectRouting serves DirectRoute endpoints itself, maps what they raise
+"""app.http.routes.direct: DirectRouting serves DirectRoute endpoints itself, maps what they raise
 through the app's exception handlers as Starlette does, and answers exactly as the router would."""
 
 import asyncio
@@ -14,8 +14,8 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.http.routes.direct import DirectRoute, DirectRouting, Endpoint
 from app.main import create_app
-from app.routes.direct import DirectRoute, DirectRouting, Endpoint
 from app.settings import Settings
 from tests.test_metrics import metrics_of, value
 
@@ -111,7 +111,7 @@ async def last_resort(request: Request, exc: Exception) -> Response:
 
 class Recorder:
     """Middleware that keeps every HTTP scope it sees: the dict itself, so what inner layers
-    add to it (the route) shows afterwards, as it does to app.middleware.RequestTelemetry."""
+    add to it (the route) shows afterwards, as it does to app.http.middleware.RequestTelemetry."""
 
     def __init__(self, app: ASGIApp, scopes: list[Scope]) -> None:
         self.app = app
@@ -174,7 +174,7 @@ def test_direct_routing_sets_the_route_for_outer_middleware() -> None:
     TestClient(tiny.app).post("/echo")
     (scope,) = tiny.outer
     assert scope["route"] is route_of("/echo")
-    assert scope["route"].path == "/echo"  # the template app.middleware puts in the metrics
+    assert scope["route"].path == "/echo"  # the template app.http.middleware puts in the metrics
     assert scope["endpoint"] is echo
     assert scope["path_params"] == {}
 

@@ -26,8 +26,8 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw
 
-from app import preprocessing
-from app.routes import predict
+from app.http.routes import predict
+from app.imaging import preprocessing
 from tests import procfs, servers
 from tests.conftest import SHIPPED_MODEL
 from tests.fuzz_requests import http, multipart, part

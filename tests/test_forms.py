@@ -1,4 +1,4 @@
-"""app.forms: the multipart boundary, the hand-split multipart body and boolean query flags."""
+"""app.http.forms: the multipart boundary, the hand-split multipart body and boolean query flags."""
 
 import string
 from typing import Any
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.forms import FormError, FormPart, multipart_boundary, parse_multipart, query_flag
+from app.http.forms import FormError, FormPart, multipart_boundary, parse_multipart, query_flag
 
 BOUNDARY = b"b0undary"
 DISPOSITION = b'Content-Disposition: form-data; name="image"; filename="digit.png"'

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image
 
-from app.preprocessing import ImageError, NoInk, PreparedImage, prepare_image
+from app.imaging.preprocessing import ImageError, NoInk, PreparedImage, prepare_image
 from tests import fuzz_corpus
 from tests.fuzz_corpus import MAGIC, digit, encode
 

@@ -1,4 +1,4 @@
-"""app.inference: the shipped model, run by each runtime, answers as Keras does at any size."""
+"""app.inference.classifier: the shipped model, run by each runtime, answers as Keras does."""
 
 from pathlib import Path
 from typing import Any
@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from app.inference import Classifier, Runtime
-from app.model_file import ModelLoadError
-from app.pixels import NUM_CLASSES, to_model_input
+from app.imaging.pixels import NUM_CLASSES, to_model_input
+from app.inference.classifier import Classifier, Runtime
+from app.inference.model_file import ModelLoadError
 from tests.conftest import SHIPPED_MODEL
 from training.data import Mnist
 

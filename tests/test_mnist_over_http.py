@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from app.pixels import to_model_input
+from app.imaging.pixels import to_model_input
 from tests.images import png
 from training.data import Mnist
 

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from app import oip
-from app.oip_tensors import decode_bytes, encode_bytes, split_body, top_k
+from app.protocol import oip
+from app.protocol.tensors import decode_bytes, encode_bytes, split_body, top_k
 
 PROBABILITIES = np.array([[0.1, 0.6, 0.3] + [0.0] * 7, [0.0] * 9 + [1.0]], dtype=np.float32)
 

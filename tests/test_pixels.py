@@ -1,11 +1,11 @@
-"""app.pixels.to_model_input: the one pixel contract shared by training and serving."""
+"""app.imaging.pixels.to_model_input: the one pixel contract shared by training and serving."""
 
 import re
 
 import numpy as np
 import pytest
 
-from app.pixels import IMAGE_SIDE, INPUT_SIZE, to_model_input
+from app.imaging.pixels import IMAGE_SIDE, INPUT_SIZE, to_model_input
 
 
 def _ramp() -> np.ndarray:

@@ -1,5 +1,6 @@
-"""app.png: the size a PNG header declares, and the libspng fast path: Pillow's exact pixels for
-the small plain gray PNGs it takes, None for every other file (which Pillow then decodes)."""
+"""app.imaging.png: the size a PNG header declares, and the libspng fast path: Pillow's exact
+pixels for the small plain gray PNGs it takes, None for every other file
+(which Pillow then decodes)."""
 
 import io
 import struct
@@ -15,9 +16,9 @@ from numpy.typing import NDArray
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from app import preprocessing
-from app.png import FAST_MAX_SIDE, PNG_SIGNATURE, declared_png_pixels, small_gray_png
-from app.preprocessing import prepare_image
+from app.imaging import preprocessing
+from app.imaging.png import FAST_MAX_SIDE, PNG_SIGNATURE, declared_png_pixels, small_gray_png
+from app.imaging.preprocessing import prepare_image
 from tests.images import encode, png
 from training.data import Mnist
 

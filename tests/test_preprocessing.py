@@ -1,5 +1,5 @@
-"""app.preprocessing without HTTP: formats and modes, refused uploads, MNIST passthrough, and the
-MNIST normalisation (polarity, crop, 20 px box, centre of mass, stroke weight)."""
+"""app.imaging.preprocessing without HTTP: formats and modes, refused uploads, MNIST passthrough,
+and the MNIST normalisation (polarity, crop, 20 px box, centre of mass, stroke weight)."""
 
 import struct
 import zlib
@@ -10,8 +10,8 @@ import pytest
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw, ImageOps
 
-from app import preprocessing
-from app.preprocessing import (
+from app.imaging import preprocessing
+from app.imaging.preprocessing import (
     ACCEPTED_FORMATS_TEXT,
     EmptyImage,
     ImageError,

@@ -14,9 +14,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from app.dependencies import Serving
+from app.http.dependencies import Serving
+from app.http.security import KEY_HEADER
 from app.main import create_app
-from app.security import KEY_HEADER
 from app.settings import Settings
 from tests.conftest import ROOT, SHIPPED_MODEL
 from tests.fuzz_corpus import digit, encode
@@ -184,7 +184,9 @@ def test_error_body_reveals_no_internals(
 
 def test_internal_error_body_reveals_nothing(small_upload_app: FastAPI) -> None:
     async def broken(rows: object) -> None:
-        raise RuntimeError(f"exploded in {ROOT}/app/inference.py with numpy {VERSIONS[0]}")
+        raise RuntimeError(
+            f"exploded in {ROOT}/app/inference/classifier.py with numpy {VERSIONS[0]}"
+        )
 
     with TestClient(small_upload_app, raise_server_exceptions=False) as client:
         real = small_upload_app.state.serving

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 
-from app.pixels import to_model_input
+from app.imaging.pixels import to_model_input
 from training.data import Mnist
 
 MODEL = Path(__file__).resolve().parent.parent / "models" / "mnist-mlp.keras"

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import app.preprocessing
+import app.imaging.preprocessing
 import training.data
-from app.pixels import to_model_input
-from app.preprocessing import PreparedImage
+from app.imaging.pixels import to_model_input
+from app.imaging.preprocessing import PreparedImage
 from training.data import DATA_ENV, DatasetError, Mnist, load_mnist, prepare, resolve_path
 
 Writer = Callable[[Path], object]
@@ -238,7 +238,7 @@ def test_prepare_images_equal_to_model_input() -> None:
 
 
 def test_prepare_uses_the_same_pixel_function_as_the_service() -> None:
-    assert training.data.to_model_input is app.preprocessing.to_model_input
+    assert training.data.to_model_input is app.imaging.preprocessing.to_model_input
 
 
 def test_prepare_calls_to_model_input(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -21,7 +21,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image, ImageDraw, ImageFont
 
-from app.pixels import to_model_input
+from app.imaging.pixels import to_model_input
 from training.data import DATA_ENV, Mnist, load_mnist
 from training.train import TrainConfig, fit, run
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from app.model_file import sha256_of
-from app.pixels import IMAGE_SIDE, NUM_CLASSES, to_model_input
+from app.imaging.pixels import IMAGE_SIDE, NUM_CLASSES, to_model_input
+from app.inference.model_file import sha256_of
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 import keras
 
-from app.pixels import INPUT_SIZE, NUM_CLASSES
+from app.imaging.pixels import INPUT_SIZE, NUM_CLASSES
 from training.config import MODEL_NAME
 
 HIDDEN_UNITS = 512

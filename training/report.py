@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from app.pixels import NUM_CLASSES
+from app.imaging.pixels import NUM_CLASSES
 
 if TYPE_CHECKING:
     from training.data import Mnist

@@ -12,8 +12,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from app.model_file import card_path
-from app.pixels import NUM_CLASSES
+from app.imaging.pixels import NUM_CLASSES
+from app.inference.model_file import card_path
 from training.config import TrainConfig
 from training.data import Mnist, prepare
 from training.model import build_model, compile_model

@@ -3,8 +3,8 @@
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from app.dependencies import ClassifierDep
-from app.schemas import ErrorResponse, Health, ModelMetadata
+from app.http.dependencies import ClassifierDep
+from app.http.schemas import ErrorResponse, Health, ModelMetadata
 
 router = APIRouter(tags=["operations"])
 

@@ -7,22 +7,22 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from app.dependencies import Serving
-from app.errors import PREDICT_ERRORS, image_error_status
-from app.forms import FormError, FormPart, multipart_boundary, parse_multipart, query_flag
-from app.model_file import ModelInfo
-from app.png import declared_png_pixels
-from app.preprocessing import (
+from app.http.dependencies import Serving
+from app.http.errors import PREDICT_ERRORS, image_error_status
+from app.http.forms import FormError, FormPart, multipart_boundary, parse_multipart, query_flag
+from app.http.routes.direct import DirectRoute
+from app.http.schemas import BatchItem, BatchPrediction, ItemError, ModelRef, Prediction
+from app.imaging.png import declared_png_pixels
+from app.imaging.preprocessing import (
     ImageError,
     PreparedImage,
     encode_png,
     prepare_image,
 )
-from app.routes.direct import DirectRoute
-from app.schemas import BatchItem, BatchPrediction, ItemError, ModelRef, Prediction
+from app.inference.model_file import ModelInfo
 
-# The hot paths: each endpoint reads its own request (app.forms) and finds what the lifespan built
-# in app.state.serving (tests swap it there), so FastAPI resolves nothing per request.
+# The hot paths: each endpoint reads its own request (app.http.forms) and finds what the lifespan
+# built in app.state.serving (tests swap it there), so FastAPI resolves nothing per request.
 router = APIRouter(tags=["prediction"], route_class=DirectRoute)
 INLINE_MAX_PIXELS = 128 * 128
 
@@ -41,7 +41,7 @@ def _flag_doc(name: str, default: bool, text: str) -> dict[str, object]:
 
 
 def request_doc(field: str, schema: dict[str, object]) -> dict[str, object]:
-    """OpenAPI for a route that reads its own form (app.forms): the query flags and one field."""
+    """OpenAPI for a route that reads its own form (app.http.forms): query flags and one field."""
     form = {"type": "object", "required": [field], "properties": {field: schema}}
     return {
         "parameters": [

@@ -17,8 +17,8 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from app.model_file import ModelInfo, ModelLoadError, check_model_file, read_info
-from app.pixels import INPUT_SIZE, NUM_CLASSES
+from app.imaging.pixels import INPUT_SIZE, NUM_CLASSES
+from app.inference.model_file import ModelInfo, ModelLoadError, check_model_file, read_info
 
 logger = logging.getLogger(__name__)
 

@@ -8,15 +8,15 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from app.batching import BatchingEngine
-from app.inference import Classifier
+from app.inference.batching import BatchingEngine
+from app.inference.classifier import Classifier
 from app.settings import Settings
 
 
 @dataclass(frozen=True)
 class Serving:
     """What the lifespan built for serving, in `app.state.serving`. The predict routes read it
-    there directly (app.routes.direct); other routes get its parts injected."""
+    there directly (app.http.routes.direct); other routes get its parts injected."""
 
     settings: Settings
     classifier: Classifier

@@ -12,8 +12,8 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
-from app.pixels import IMAGE_SIDE, to_model_input
-from app.png import small_gray_png
+from app.imaging.pixels import IMAGE_SIDE, to_model_input
+from app.imaging.png import small_gray_png
 
 # Pillow format names we decode; MPO is how Pillow names many camera JPEGs.
 ACCEPTED_FORMATS = ("PNG", "JPEG", "MPO", "GIF", "BMP", "WEBP", "TIFF")

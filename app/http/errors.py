@@ -9,10 +9,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 
-from app.batching import Overloaded
-from app.forms import FormError
-from app.oip import ProtocolError
-from app.preprocessing import (
+from app.http.forms import FormError
+from app.http.schemas import ErrorResponse
+from app.imaging.preprocessing import (
     EmptyImage,
     ImageError,
     ImageTooLarge,
@@ -20,7 +19,8 @@ from app.preprocessing import (
     UndecodableImage,
     UnsupportedFormat,
 )
-from app.schemas import ErrorResponse
+from app.inference.batching import Overloaded
+from app.protocol.oip import ProtocolError
 
 logger = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.middleware import error_body, send_json
-from app.schemas import ErrorResponse, ProtocolErrorResponse
+from app.http.middleware import error_body, send_json
+from app.http.schemas import ErrorResponse, ProtocolErrorResponse
 
 logger = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.inference.model_file import ModelLoadError
 from app.metrics import UNMATCHED, Metrics
-from app.model_file import ModelLoadError
 
 logger = logging.getLogger("app.access")
 

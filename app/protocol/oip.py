@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from app.oip_tensors import (
+from app.imaging.pixels import INPUT_SIZE, NUM_CLASSES
+from app.protocol.tensors import (
     HEADER_LENGTH,
     ProtocolError,
     decode_image_tensor,
@@ -21,7 +22,6 @@ from app.oip_tensors import (
     split_body,
     top_k,
 )
-from app.pixels import INPUT_SIZE, NUM_CLASSES
 
 SERVER_NAME = "mnist-serve"
 EXTENSIONS = ("binary_tensor_data", "classification")

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from app.pixels import IMAGE_SIDE, INPUT_SIZE
-from app.preprocessing import ImageError, prepare_image
+from app.imaging.pixels import IMAGE_SIDE, INPUT_SIZE
+from app.imaging.preprocessing import ImageError, prepare_image
 
 _LENGTH = struct.Struct("<I")
 HEADER_LENGTH = "Inference-Header-Content-Length"  # the JSON's size when binary data follows

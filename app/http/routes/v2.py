@@ -12,10 +12,11 @@ from fastapi.responses import JSONResponse
 from numpy.typing import NDArray
 from starlette.concurrency import run_in_threadpool
 
-from app import __version__, oip
-from app.batching import Overloaded
-from app.dependencies import ClassifierDep, EngineDep, SettingsDep
-from app.schemas import ProtocolErrorResponse
+from app import __version__
+from app.http.dependencies import ClassifierDep, EngineDep, SettingsDep
+from app.http.schemas import ProtocolErrorResponse
+from app.inference.batching import Overloaded
+from app.protocol import oip
 from app.settings import Settings
 
 router = APIRouter(prefix="/v2", tags=["open inference protocol (KServe V2)"])

@@ -1,0 +1,1 @@
+"""What only HTTP knows: routes, middleware, security, forms, schemas, errors -> responses."""

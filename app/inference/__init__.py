@@ -1,0 +1,1 @@
+"""Models: the model file and card, the runtime that runs it, the batching engine."""
