@@ -1,8 +1,7 @@
-"""Assemble the FastAPI app: settings, lifespan (load + warm the model once), routers, handlers."""
+"""Assemble the FastAPI app: settings, lifespan (open the model repository), routers, handlers."""
 
 import gc
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -15,11 +14,14 @@ from app import __version__
 from app.http.dependencies import Serving
 from app.http.errors import register_error_handlers
 from app.http.middleware import QuietStartupFailure, RequestBodyGuard, RequestTelemetry
-from app.http.routes import health, metrics, predict, ui, v2
+from app.http.routes import health, metrics, predict, repository, ui, v2
 from app.http.routes.direct import DirectRouting
 from app.http.security import ApiKeyAuth, add_cors, document_api_key
 from app.inference.batching import BatchingEngine
 from app.inference.classifier import Classifier, configure_threads
+from app.inference.layout import ControlFile, Found, Source, card_version
+from app.inference.policy import VersionPolicy
+from app.inference.repository import Repository
 from app.logs import configure_logging
 from app.metrics import Metrics
 from app.settings import Settings, env_name
@@ -40,12 +42,38 @@ the Open Inference Protocol routes under /v2, which answer `{"error": ...}` as i
 def build_engine(
     classifier: Classifier, settings: Settings, metrics: Metrics | None = None
 ) -> BatchingEngine:
+    predict = classifier.predict
     return BatchingEngine(
-        metrics.counting_predictions(classifier.predict) if metrics else classifier.predict,
+        metrics.counting_predictions(predict, classifier.info.version) if metrics else predict,
         max_batch=settings.batch_max_size,
         max_wait_s=settings.batch_max_wait_ms / 1000,
         max_queue=settings.queue_max_rows,
         observe=metrics.observe_batch if metrics else None,
+    )
+
+
+def build_repository(settings: Settings, metrics: Metrics | None = None) -> Repository:
+    """The versions to serve: the repository's, or one model file as a one-version repository."""
+    if settings.model_path is not None:
+        path = settings.model_path
+        source = Source(settings.model_repository, path, card_version(path))
+        setting = env_name("model_path")
+    else:
+        source, setting = Source(settings.model_repository), env_name("model_repository")
+
+    def load(found: Found) -> Classifier:
+        runtime, threads = settings.inference_runtime, settings.threads_per_worker
+        return Classifier.load(found.path, setting, runtime, threads)
+
+    return Repository(
+        source,
+        VersionPolicy.parse(settings.version_policy),
+        ControlFile(settings.state_dir),
+        load,
+        lambda classifier: build_engine(classifier, settings, metrics),
+        pinned_default=settings.default_version,
+        poll_interval_s=settings.poll_interval_s,
+        observer=metrics,
     )
 
 
@@ -59,17 +87,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         configure_threads(settings.threads_per_worker)
         # Starlette's thread pool decodes uploads: its size bounds the memory they take at once.
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.decode_threads
-        started = time.perf_counter()
-        classifier = Classifier.load(
-            settings.model_path,
-            env_name("model_path"),
-            settings.inference_runtime,
-            settings.threads_per_worker,
-        )
-        app.state.metrics.model_loaded_now(classifier.info, time.perf_counter() - started)
-        engine = build_engine(classifier, settings, app.state.metrics)
-        engine.start()
-        app.state.serving = Serving(settings, classifier, engine)
+        models = build_repository(settings, app.state.metrics)
+        await models.start()
+        app.state.serving = Serving(settings, models)
         app.state.loaded_at = datetime.now(UTC).isoformat(timespec="seconds")
         # TensorFlow and Keras leave ~300,000 objects behind; a full collection over them takes
         # ~0.2 s, stalling every request in flight. Freeze them out of the collector's reach.
@@ -77,16 +97,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gc.freeze()
         app.state.ready = True
         logger.info(
-            "serving %s v%s from %s",
-            classifier.info.name,
-            classifier.info.version,
-            settings.model_path,
+            "serving versions %s of %s (policy %s, default %s)",
+            models.versions,
+            models.source.describe(),
+            settings.version_policy,
+            models.get().version,
         )
         try:
             yield
         finally:
             app.state.ready = False
-            await engine.stop()
+            await models.stop()
 
     app = FastAPI(
         title="MNIST digit classifier",
@@ -104,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(predict.router)
     app.include_router(health.router)
     app.include_router(v2.router)
+    app.include_router(repository.router)
     app.include_router(metrics.router)
     app.include_router(ui.router)
     app.mount(ui.STATIC_URL, ui.static_files(), name="static")

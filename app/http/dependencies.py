@@ -1,4 +1,4 @@
-"""Request-scoped access to what the lifespan built: settings, classifier, batching engine.
+"""Request-scoped access to what the lifespan built: settings and the model repository.
 
 They are `async def` so FastAPI calls them inline instead of in its thread pool.
 """
@@ -8,8 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from app.inference.batching import BatchingEngine
-from app.inference.classifier import Classifier
+from app.inference.repository import Repository
 from app.settings import Settings
 
 
@@ -19,22 +18,16 @@ class Serving:
     there directly (app.http.routes.direct); other routes get its parts injected."""
 
     settings: Settings
-    classifier: Classifier
-    engine: BatchingEngine
+    models: Repository
 
 
 async def get_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-async def get_classifier(request: Request) -> Classifier:
-    return request.app.state.serving.classifier  # type: ignore[no-any-return]
-
-
-async def get_engine(request: Request) -> BatchingEngine:
-    return request.app.state.serving.engine  # type: ignore[no-any-return]
+async def get_models(request: Request) -> Repository:
+    return request.app.state.serving.models  # type: ignore[no-any-return]
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-ClassifierDep = Annotated[Classifier, Depends(get_classifier)]
-EngineDep = Annotated[BatchingEngine, Depends(get_engine)]
+ModelsDep = Annotated[Repository, Depends(get_models)]

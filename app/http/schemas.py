@@ -73,7 +73,7 @@ class Health(BaseModel):
 class ModelMetadata(BaseModel):
     name: str = Field(examples=["mnist-mlp"])
     version: str = Field(examples=["1"])
-    file: str = Field(examples=["mnist-mlp.keras"], description="model file name")
+    file: str = Field(examples=["model.keras"], description="model file name")
     sha256: str = Field(description="sha256 of the served model file")
     input_shape: list[int | None] = Field(examples=[[None, 784]])
     classes: list[int] = Field(examples=[list(range(10))])
@@ -81,3 +81,7 @@ class ModelMetadata(BaseModel):
     created: str | None = Field(None, description="when training saved the model (the card)")
     loaded_at: str = Field(description="when this process loaded the model")
     card: dict[str, object] | None = Field(None, description="the full training card, if any")
+    versions: list[str] = Field(examples=[["1", "2"]], description="every version served")
+    default_version: str = Field(
+        examples=["2"], description="the version that answers requests naming none"
+    )
