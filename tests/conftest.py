@@ -31,7 +31,7 @@ def mnist() -> Mnist:
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:
-    return Settings(model_path=SHIPPED_MODEL)
+    return Settings(model_repository=REPOSITORY)
 
 
 @pytest.fixture(scope="session")

@@ -14,11 +14,11 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from app.http.dependencies import Serving
 from app.http.security import KEY_HEADER
 from app.main import create_app
 from app.settings import Settings
 from tests.conftest import ROOT, SHIPPED_MODEL
+from tests.fakes import serving_with_engine
 from tests.fuzz_corpus import digit, encode
 
 KEY = "k3y-for-tests-0123456789"
@@ -189,9 +189,8 @@ def test_internal_error_body_reveals_nothing(small_upload_app: FastAPI) -> None:
         )
 
     with TestClient(small_upload_app, raise_server_exceptions=False) as client:
-        real = small_upload_app.state.serving
         engine = SimpleNamespace(predict=broken)
-        small_upload_app.state.serving = Serving(real.settings, real.classifier, engine)  # type: ignore[arg-type]
+        small_upload_app.state.serving = serving_with_engine(small_upload_app, engine)
         response = client.post("/predict", **UPLOAD)
     assert response.status_code == 500
     assert response.json() == {"detail": "internal error; see the server log"}

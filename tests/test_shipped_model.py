@@ -1,4 +1,4 @@
-"""The shipped models/mnist-mlp.keras: what it scores on MNIST, and that its card says the same."""
+"""The shipped models/mnist/1/model.keras: its MNIST score, and that its card says the same."""
 
 import io
 import json
@@ -13,8 +13,8 @@ import pytest
 from app.imaging.pixels import to_model_input
 from training.data import Mnist
 
-MODEL = Path(__file__).resolve().parent.parent / "models" / "mnist-mlp.keras"
-CARD = MODEL.with_name("mnist-mlp.card.json")
+MODEL = Path(__file__).resolve().parent.parent / "models" / "mnist" / "1" / "model.keras"
+CARD = MODEL.with_name("model.card.json")
 
 
 @pytest.fixture(scope="module")

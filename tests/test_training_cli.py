@@ -19,7 +19,7 @@ from training.data import DATA_ENV, Mnist
 from training.train import TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
-CARD = ROOT / "models" / "mnist-mlp.card.json"
+CARD = ROOT / "models" / "mnist" / "1" / "model.card.json"
 OPTIONS = [
     "--data",
     "--out",
@@ -61,7 +61,7 @@ def cli_runs(missing_npz: Path) -> Iterator[dict[str, subprocess.CompletedProces
     """The command lines of this module, run side by side: each mostly imports TensorFlow."""
     commands = {"help": ["--help"], "bad data": ["--data", str(missing_npz)]}
     if data := os.environ.get(DATA_ENV):
-        commands["evaluate"] = ["evaluate", "--model", "models/mnist-mlp.keras", "--data", data]
+        commands["evaluate"] = ["evaluate", "--model", "models/mnist/1/model.keras", "--data", data]
     processes = {name: start_cli(*args) for name, args in commands.items()}
     try:
         yield {name: finish(process) for name, process in processes.items()}

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.server
 
 COUNT = 4
 INFER = "/v2/models/mnist/infer"
-VERSION = "1"  # models/mnist-mlp.card.json
+VERSION = "1"  # models/mnist/1/
 
 
 @pytest.fixture(scope="module")

@@ -93,25 +93,30 @@ class Source:
 @dataclass
 class Control:
     """What load/unload requests asked for: versions served beyond the policy, versions kept out
-    of it, and a counter bumped by every load request (each worker then retries its failures)."""
+    of it, and per version (0: all) a count of load requests: when it moves, every worker
+    tries that version again even if it failed with the same files."""
 
     loaded: set[int] = field(default_factory=set)
     unloaded: set[int] = field(default_factory=set)
-    retries: int = 0
+    retries: dict[int, int] = field(default_factory=dict)
+
+    def retry(self, version: int | None) -> None:
+        self.retries[version or 0] = self.retries.get(version or 0, 0) + 1
+
+    def copy(self) -> "Control":
+        return Control(set(self.loaded), set(self.unloaded), dict(self.retries))
 
     def to_json(self) -> str:
+        retries = {str(version): count for version, count in self.retries.items()}
         return json.dumps(
-            {
-                "loaded": sorted(self.loaded),
-                "unloaded": sorted(self.unloaded),
-                "retries": self.retries,
-            }
+            {"loaded": sorted(self.loaded), "unloaded": sorted(self.unloaded), "retries": retries}
         )
 
     @classmethod
     def from_json(cls, text: str) -> "Control":
         data = json.loads(text)
-        return cls(set(data["loaded"]), set(data["unloaded"]), int(data["retries"]))
+        retries = {int(version): int(count) for version, count in data["retries"].items()}
+        return cls(set(data["loaded"]), set(data["unloaded"]), retries)
 
 
 class ControlFile:
@@ -124,9 +129,7 @@ class ControlFile:
 
     def read(self) -> Control:
         if self.path is None:
-            return Control(
-                set(self._memory.loaded), set(self._memory.unloaded), self._memory.retries
-            )
+            return self._memory.copy()
         try:
             return Control.from_json(self.path.read_text())
         except FileNotFoundError:

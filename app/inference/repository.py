@@ -135,6 +135,7 @@ class Repository:
         self._failed: dict[int, tuple[Fingerprint | None, str]] = {}
         self._loading: set[int] = set()
         self._control = Control()
+        self._started = False
         self._lock = asyncio.Lock()
         self._poller: asyncio.Task[None] | None = None
         self._retiring: set[asyncio.Task[None]] = set()
@@ -170,9 +171,12 @@ class Repository:
     async def start(self) -> None:
         """Load what the policy selects; ModelLoadError if not one version could be served."""
         await self.reconcile(trust_files=True)
-        if not self._served:
+        self._started = True
+        if not self._served:  # one error, the reasons in one line: the caller logs it
             reasons = "; ".join(reason for _, reason in self._failed.values())
             raise ModelLoadError(reasons or f"no model versions in {self.source.describe()}")
+        for version, (_, reason) in self._failed.items():
+            logger.warning("model version %d not loaded: %s", version, reason)
         self._poller = asyncio.create_task(self._poll(), name="model-repository-poller")
 
     async def stop(self) -> None:
@@ -204,8 +208,7 @@ class Repository:
         async with self._lock:
             found = await asyncio.to_thread(self.source.scan)
             control = await asyncio.to_thread(self.control.read)
-            if control.retries != self._control.retries:
-                self._failed.clear()  # a load request: every worker tries its failures again
+            self._forget_failures(control)
             self._found, self._control = found, control
             self._stable = {
                 version
@@ -223,6 +226,15 @@ class Repository:
             for version in set(self._served) - self._target():
                 self._retire(version)
             self._choose_default()
+
+    def _forget_failures(self, control: Control) -> None:
+        """A load request was made (here or in another worker): try its versions again."""
+        for version, count in control.retries.items():
+            if count != self._control.retries.get(version, 0):
+                if version == 0:
+                    self._failed.clear()
+                else:
+                    self._failed.pop(version, None)
 
     def _candidates(self) -> list[int]:
         """Versions the policy may pick: those served, and complete ones that did not fail."""
@@ -263,7 +275,8 @@ class Repository:
         except Exception as exc:
             reason = str(exc) if isinstance(exc, ModelLoadError) else f"{type(exc).__name__}: {exc}"
             self._failed[version] = (found.fingerprint, reason)
-            logger.warning("model version %d not loaded: %s", version, reason)
+            if self._started:  # at start, start() reports it
+                logger.warning("model version %d not loaded: %s", version, reason)
             if self._observer is not None:
                 self._observer.version_load_failed(version)
             return
@@ -370,7 +383,7 @@ class Repository:
             raise VersionNotFound(version, sorted(found))
 
         def edit(control: Control) -> None:
-            control.retries += 1
+            control.retry(version)
             if version is None:
                 control.unloaded.clear()
             else:
