@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from app.http.dependencies import Serving
+from app.imaging.decoder import Decoder
 from app.inference.batching import Overloaded
 from app.settings import Settings
 from tests.conftest import SMALL_BATCH_FILES, SMALL_UPLOAD_BYTES
@@ -150,7 +151,8 @@ def test_error_overloaded_is_503_with_retry_after(small_upload_app: FastAPI) -> 
 
     settings = small_upload_app.state.settings
     engine = SimpleNamespace(predict=full_queue)
-    serving = Serving(settings, SimpleNamespace(), engine)  # type: ignore[arg-type]
+    decoder = Decoder(1, settings.max_image_pixels)
+    serving = Serving(settings, SimpleNamespace(), engine, decoder)  # type: ignore[arg-type]
     small_upload_app.state.serving = serving  # where the lifespan would put it
     response = TestClient(small_upload_app).post("/predict", **image_file(png(DIGIT)))
     assert response.status_code == 503
@@ -215,7 +217,8 @@ def test_body_limit_while_streaming_stops_reading_past_the_limit(
     chunked = (b"transfer-encoding", b"chunked")
     # The route is reached (the body has no declared length): give it what the lifespan would.
     settings = small_upload_app.state.settings
-    serving = Serving(settings, SimpleNamespace(), SimpleNamespace())  # type: ignore[arg-type]
+    decoder = Decoder(1, settings.max_image_pixels)
+    serving = Serving(settings, SimpleNamespace(), SimpleNamespace(), decoder)  # type: ignore[arg-type]
     small_upload_app.state.serving = serving
     status, read = run_asgi(small_upload_app, [MULTIPART, chunked], endless_upload())
     assert status == 413
