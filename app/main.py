@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
-import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
 
@@ -15,8 +14,9 @@ from app.http.dependencies import Serving
 from app.http.errors import register_error_handlers
 from app.http.middleware import QuietStartupFailure, RequestBodyGuard, RequestTelemetry
 from app.http.routes import health, metrics, predict, repository, ui, v2
-from app.http.routes.direct import DirectRouting
+from app.http.routes.direct import check_direct_routes
 from app.http.security import ApiKeyAuth, add_cors, document_api_key
+from app.imaging.decoder import Decoder
 from app.inference.batching import BatchingEngine
 from app.inference.classifier import Classifier, configure_threads
 from app.inference.layout import ControlFile, Found, Source, card_version
@@ -45,8 +45,6 @@ def build_engine(
     predict = classifier.predict
     return BatchingEngine(
         metrics.counting_predictions(predict, classifier.info.version) if metrics else predict,
-        max_batch=settings.batch_max_size,
-        max_wait_s=settings.batch_max_wait_ms / 1000,
         max_queue=settings.queue_max_rows,
         observe=metrics.observe_batch if metrics else None,
     )
@@ -85,11 +83,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_threads(settings.threads_per_worker)
-        # Starlette's thread pool decodes uploads: its size bounds the memory they take at once.
-        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.decode_threads
         models = build_repository(settings, app.state.metrics)
         await models.start()
-        app.state.serving = Serving(settings, models)
+        decoder = Decoder(settings.decode_threads, settings.max_image_pixels)
+        app.state.serving = Serving(settings, models, decoder)
         app.state.loaded_at = datetime.now(UTC).isoformat(timespec="seconds")
         # TensorFlow and Keras leave ~300,000 objects behind; a full collection over them takes
         # ~0.2 s, stalling every request in flight. Freeze them out of the collector's reach.
@@ -129,12 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics.router)
     app.include_router(ui.router)
     app.mount(ui.STATIC_URL, ui.static_files(), name="static")
-    # Innermost: the hot routes skip FastAPI's router stack, but not the middleware around them
-    # (predict.router is included without a prefix). Not with OpenTelemetry on: FastAPI names a
-    # span after its route only in its router.
-    if not settings.opentelemetry:
-        handlers = app.exception_handlers
-        app.add_middleware(DirectRouting, routes=predict.router.routes, handlers=handlers)
+    check_direct_routes(app.routes)
     app.add_middleware(
         RequestBodyGuard, limit=settings.max_upload_bytes, timeout_s=settings.body_timeout_s
     )

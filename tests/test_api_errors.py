@@ -218,3 +218,22 @@ def test_body_limit_while_streaming_stops_reading_past_the_limit(
     status, read = run_asgi(small_upload_app, [MULTIPART, chunked], endless_upload())
     assert status == 413
     assert SMALL_UPLOAD_BYTES < read <= SMALL_UPLOAD_BYTES + 65536
+
+
+@pytest.mark.parametrize(
+    ("root_path", "path", "key"),
+    [
+        ("", "/v2/no-such-route", "error"),
+        ("", "/no-such-route", "detail"),
+        ("/mnist", "/mnist/v2/no-such-route", "error"),
+        ("/mnist", "/mnist/no-such-route", "detail"),
+        ("/v2", "/v2/no-such-route", "detail"),  # the proxy's prefix is not the protocol's
+    ],
+)
+def test_error_shape_follows_the_route_path(
+    small_upload_app: FastAPI, root_path: str, path: str, key: str
+) -> None:
+    client = TestClient(small_upload_app, root_path=root_path)
+    response = client.get(path)
+    assert response.status_code == 404
+    assert list(response.json()) == [key]

@@ -26,8 +26,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw
 
-from app.http.routes import predict
-from app.imaging import preprocessing
+from app.imaging import decoder, preprocessing
 from tests import procfs, servers
 from tests.conftest import SHIPPED_MODEL
 from tests.fuzz_requests import http, multipart, part
@@ -221,7 +220,7 @@ def test_small_file_declaring_many_pixels_is_decoded_off_the_event_loop(
         threads.append(threading.current_thread().name)
         return preprocessing.prepare_image(*args, **kwargs)
 
-    monkeypatch.setattr(predict, "prepare_image", prepare_image)
+    monkeypatch.setattr(decoder, "prepare_image", prepare_image)
     tiny_but_huge = blank_png()
     assert len(tiny_but_huge) < 4096
     assert client.post("/predict", files={"file": ("b.png", tiny_but_huge)}).status_code == 422

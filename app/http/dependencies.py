@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from app.imaging.decoder import Decoder
 from app.inference.repository import Repository
 from app.settings import Settings
 
@@ -19,6 +20,7 @@ class Serving:
 
     settings: Settings
     models: Repository
+    decoder: Decoder
 
 
 async def get_settings(request: Request) -> Settings:
@@ -29,5 +31,10 @@ async def get_models(request: Request) -> Repository:
     return request.app.state.serving.models  # type: ignore[no-any-return]
 
 
+async def get_decoder(request: Request) -> Decoder:
+    return request.app.state.serving.decoder  # type: ignore[no-any-return]
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ModelsDep = Annotated[Repository, Depends(get_models)]
+DecoderDep = Annotated[Decoder, Depends(get_decoder)]

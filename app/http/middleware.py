@@ -10,16 +10,11 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.http.errors import error_body
 from app.inference.model_file import ModelLoadError
 from app.metrics import UNMATCHED, Metrics
 
 logger = logging.getLogger("app.access")
-
-
-def error_body(scope: Scope, message: str) -> dict[str, str]:
-    """An error in the route's format: the Open Inference Protocol's `error` under /v2."""
-    path = scope["path"]
-    return {"error" if path == "/v2" or path.startswith("/v2/") else "detail": message}
 
 
 async def send_json(

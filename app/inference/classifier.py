@@ -46,7 +46,7 @@ class Classifier:
     ) -> None:
         self.info = info
         self.runtime = runtime
-        self._model = model
+        # Only the forward function is kept: the Keras model is dropped once LiteRT has it.
         make = litert_forward if runtime == "litert" else tensorflow_forward
         self._forward = make(model, threads)
 
@@ -80,10 +80,6 @@ class Classifier:
         classifier = cls(model, read_info(path), runtime, threads)
         classifier.warm()
         return classifier
-
-    @property
-    def keras_model(self) -> Any:
-        return self._model
 
     def predict(self, batch: NDArray[np.float32]) -> NDArray[np.float32]:
         """Probabilities float32 (N, 10) for a float32 batch (N, 784) in [0, 1]."""

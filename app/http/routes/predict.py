@@ -5,19 +5,16 @@ import base64
 import numpy as np
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
 from app.http.dependencies import Serving
 from app.http.errors import PREDICT_ERRORS, image_error_status
 from app.http.forms import FormError, FormPart, multipart_boundary, parse_multipart, query_flag
 from app.http.routes.direct import DirectRoute
 from app.http.schemas import BatchItem, BatchPrediction, ItemError, ModelRef, Prediction
-from app.imaging.png import declared_png_pixels
 from app.imaging.preprocessing import (
     ImageError,
     PreparedImage,
     encode_png,
-    prepare_image,
 )
 from app.inference.model_file import ModelInfo
 from app.inference.repository import Served
@@ -25,7 +22,6 @@ from app.inference.repository import Served
 # The hot paths: each endpoint reads its own request (app.http.forms) and finds what the lifespan
 # built in app.state.serving (tests swap it there), so FastAPI resolves nothing per request.
 router = APIRouter(tags=["prediction"], route_class=DirectRoute)
-INLINE_MAX_PIXELS = 128 * 128
 
 NORMALIZE_TEXT = (
     "Crop, centre and scale the digit the way MNIST was made (polarity, background, 20 px box, "
@@ -92,23 +88,6 @@ def to_prediction(
     )
 
 
-async def prepare(data: bytes, serving: Serving, normalize: bool) -> PreparedImage:
-    """Preprocess an upload: small ones (28x28 PNGs) inline, where a thread hop costs more."""
-    settings = serving.settings
-    # Only a PNG whose header says it is small: a 2 KB PNG can declare 4000x4000 pixels, and
-    # decoding it here would stall every other request for ~0.1-0.3 s.
-    pixels = declared_png_pixels(data)
-    if (
-        len(data) <= settings.inline_decode_max_bytes
-        and pixels is not None
-        and pixels <= INLINE_MAX_PIXELS
-    ):
-        return prepare_image(data, max_pixels=settings.max_image_pixels, normalize=normalize)
-    return await run_in_threadpool(
-        prepare_image, data, max_pixels=settings.max_image_pixels, normalize=normalize
-    )
-
-
 def json_response(model: Prediction | BatchPrediction) -> Response:
     """Serialise with pydantic-core directly; the model was validated when it was built."""
     return Response(model.model_dump_json(), media_type="application/json")
@@ -126,7 +105,7 @@ async def predict(request: Request) -> Response:
     normalize, include_image = read_flags(request)
     with serving.models.lease(requested_version(request)) as served:
         parts = fields(await read_form(request), "file")
-        prepared = await prepare(parts[0].data, serving, normalize)
+        prepared = await serving.decoder.prepare(parts[0].data, normalize)
         probabilities = (await served.engine.predict(prepared.vector()[np.newaxis]))[0]
     result = to_prediction(probabilities, served.info, prepared, include_image)
     request.state.prediction = (result.digit, round(result.confidence, 4))
@@ -163,18 +142,6 @@ def fields(parts: list[FormPart], name: str) -> list[FormPart]:
     return found
 
 
-def _prepare_all(
-    payloads: list[bytes], max_pixels: int, normalize: bool
-) -> list[PreparedImage | ImageError]:
-    results: list[PreparedImage | ImageError] = []
-    for data in payloads:
-        try:
-            results.append(prepare_image(data, max_pixels=max_pixels, normalize=normalize))
-        except ImageError as exc:
-            results.append(exc)
-    return results
-
-
 @router.post(
     "/predict/batch",
     summary="Classify several digit images in one call",
@@ -199,7 +166,7 @@ async def _predict_batch(
             413, f"{len(files)} files in one batch; the limit is {settings.max_batch_files}"
         )
     payloads = [upload.data for upload in files]
-    prepared = await run_in_threadpool(_prepare_all, payloads, settings.max_image_pixels, normalize)
+    prepared = await serving.decoder.prepare_all(payloads, normalize)
     good = [item for item in prepared if isinstance(item, PreparedImage)]
     probabilities = iter(
         await served.engine.predict(np.stack([item.vector() for item in good])) if good else ()

@@ -10,10 +10,9 @@ import numpy as np
 from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import JSONResponse
 from numpy.typing import NDArray
-from starlette.concurrency import run_in_threadpool
 
 from app import __version__
-from app.http.dependencies import ModelsDep, SettingsDep
+from app.http.dependencies import DecoderDep, ModelsDep, SettingsDep
 from app.http.schemas import ProtocolErrorResponse
 from app.inference.batching import Overloaded
 from app.inference.repository import VersionNotFound
@@ -124,14 +123,18 @@ def _decode(
 )
 @router.post(f"{VERSIONED}/infer", include_in_schema=False)
 async def infer(
-    request: Request, version: VersionDep, models: ModelsDep, settings: SettingsDep
+    request: Request,
+    version: VersionDep,
+    models: ModelsDep,
+    decoder: DecoderDep,
+    settings: SettingsDep,
 ) -> Response:
     if request.headers.get("content-encoding", "identity") != "identity":
         raise oip.ProtocolError("compressed request bodies are not supported", 415)
     with models.lease(version) as served:
         body = await request.body()
         header_length = request.headers.get(oip.HEADER_LENGTH)
-        parsed, rows = await run_in_threadpool(_decode, body, header_length, settings)
+        parsed, rows = await decoder.run(_decode, body, header_length, settings)
         try:
             probabilities = await served.engine.predict(rows)
         except Overloaded as exc:
