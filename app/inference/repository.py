@@ -11,6 +11,7 @@ import dataclasses
 import gc
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -31,6 +32,7 @@ from app.inference.policy import VersionPolicy
 logger = logging.getLogger(__name__)
 
 SETTLE_S = 1.0  # files untouched this long (or unchanged since the last scan) are complete
+LOADING_SWITCH_INTERVAL_S = 0.0005  # Python's default: 0.005
 LOADER_NICE = 10  # the loader thread yields the CPU to the threads that serve
 PROBE = np.vstack(
     [
@@ -307,7 +309,13 @@ class Repository:
 
     def _load_blocking(self, found: Found) -> Classifier:
         """In the loader thread: load, check and warm; then keep the collector off its objects."""
-        classifier = self._load(found)
+        # Much of a load is Python holding the GIL; hand it back to the event loop 10x as often.
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(LOADING_SWITCH_INTERVAL_S)
+        try:
+            classifier = self._load(found)
+        finally:
+            sys.setswitchinterval(interval)
         check_outputs(classifier)
         # As at start (app.main): the new model's objects go where a full collection never looks.
         gc.collect()
