@@ -19,6 +19,7 @@ from app.http.security import ApiKeyAuth, add_cors, document_api_key
 from app.imaging.decoder import Decoder
 from app.inference.batching import BatchingEngine
 from app.inference.classifier import Classifier, configure_threads
+from app.inference.convert import load_litert
 from app.inference.layout import ControlFile, Found, Source, card_version
 from app.inference.policy import VersionPolicy
 from app.inference.repository import Repository
@@ -59,8 +60,10 @@ def build_repository(settings: Settings, metrics: Metrics | None = None) -> Repo
     else:
         source, setting = Source(settings.model_repository), env_name("model_repository")
 
-    def load(found: Found) -> Classifier:
+    def load(found: Found, hot: bool) -> Classifier:
         runtime, threads = settings.inference_runtime, settings.threads_per_worker
+        if runtime == "litert":  # while serving, converted in a child process (off the GIL)
+            return load_litert(found.path, setting, threads, settings.state_dir, hot)
         return Classifier.load(found.path, setting, runtime, threads)
 
     return Repository(

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.server
 
 POLL_S = 0.2
 CLIENTS = 4
-SWITCH_TIMEOUT_S = 30.0  # a load takes ~1-3 s on the shared 2-core machine; this is a bound
+SWITCH_TIMEOUT_S = 120.0  # a hot load runs a nice-19 child (~4 CPU-s): slow on a busy machine
 MAX_RUN_S = 240.0  # every load loop stops by then, whatever happens
 
 

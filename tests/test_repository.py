@@ -60,7 +60,7 @@ class FakeClassifier:
 attempts: list[Path] = []
 
 
-def fake_load(found: Found) -> FakeClassifier:
+def fake_load(found: Found, hot: bool) -> FakeClassifier:
     """A model file holds `digit:N`, `nan` or anything else (not loadable)."""
     attempts.append(found.path)
     text = found.path.read_text()

@@ -10,9 +10,7 @@ import contextlib
 import dataclasses
 import gc
 import logging
-import os
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -33,7 +31,6 @@ logger = logging.getLogger(__name__)
 
 SETTLE_S = 1.0  # files untouched this long (or unchanged since the last scan) are complete
 LOADING_SWITCH_INTERVAL_S = 0.0005  # Python's default: 0.005
-LOADER_NICE = 10  # the loader thread yields the CPU to the threads that serve
 PROBE = np.vstack(
     [
         np.zeros((1, INPUT_SIZE), np.float32),
@@ -42,7 +39,8 @@ PROBE = np.vstack(
     ]
 )
 
-Loader = Callable[[Found], Classifier]  # blocking: load and warm the model of a version
+# Blocking: load and warm the model of a version; `hot` once serving (app.inference.convert).
+Loader = Callable[[Found, bool], Classifier]
 EngineFactory = Callable[[Classifier], BatchingEngine]
 
 
@@ -104,12 +102,6 @@ def check_outputs(classifier: Classifier) -> None:
         raise ModelLoadError(f"model {path} does not answer probabilities summing to 1")
 
 
-def lower_priority() -> None:
-    """Make the calling thread nicer (Linux: a thread's nice value is its own)."""
-    with contextlib.suppress(OSError, AttributeError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LOADER_NICE)
-
-
 class Repository:
     """The versions found by `source`, served per `policy` and the load/unload requests."""
 
@@ -141,7 +133,7 @@ class Repository:
         self._lock = asyncio.Lock()
         self._poller: asyncio.Task[None] | None = None
         self._retiring: set[asyncio.Task[None]] = set()
-        self._executor = ThreadPoolExecutor(1, "model-loader", initializer=lower_priority)
+        self._executor = ThreadPoolExecutor(1, "model-loader")
 
     # -- serving ------------------------------------------------------------------------------
     @property
@@ -309,11 +301,12 @@ class Repository:
 
     def _load_blocking(self, found: Found) -> Classifier:
         """In the loader thread: load, check and warm; then keep the collector off its objects."""
-        # Much of a load is Python holding the GIL; hand it back to the event loop 10x as often.
+        # What of a load runs here is mostly Python holding the GIL (all of it with the
+        # tensorflow runtime): hand it back to the event loop ten times as often meanwhile.
         interval = sys.getswitchinterval()
         sys.setswitchinterval(LOADING_SWITCH_INTERVAL_S)
         try:
-            classifier = self._load(found)
+            classifier = self._load(found, self._started)
         finally:
             sys.setswitchinterval(interval)
         check_outputs(classifier)
