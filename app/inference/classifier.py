@@ -10,8 +10,10 @@ import contextlib
 import io
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Literal
 
 import numpy as np
@@ -19,6 +21,7 @@ from numpy.typing import NDArray
 
 from app.imaging.pixels import INPUT_SIZE, NUM_CLASSES
 from app.inference.model_file import ModelInfo, ModelLoadError, check_model_file, read_info
+from app.logs import native_stderr_logged
 
 logger = logging.getLogger(__name__)
 
@@ -26,10 +29,18 @@ Runtime = Literal["litert", "tensorflow"]
 Forward = Callable[[NDArray[np.float32]], NDArray[np.float32]]
 
 
+def import_tensorflow() -> ModuleType:
+    """TensorFlow, imported once, its native start-up lines logged as JSON like every other."""
+    if "tensorflow" not in sys.modules:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        with native_stderr_logged("tensorflow"):
+            import tensorflow  # noqa: F401
+    return sys.modules["tensorflow"]
+
+
 def configure_threads(threads: int) -> None:
     """Bound TensorFlow's thread pools; call before TensorFlow runs any op."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     try:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
@@ -60,7 +71,7 @@ class Classifier:
     ) -> "Classifier":
         """Load and validate a `.keras` model; raise ModelLoadError naming path and setting."""
         check_model_file(path, setting)
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        import_tensorflow()
         import keras
 
         try:
