@@ -2,8 +2,8 @@
 
 Two runtimes execute the same Keras model, both TensorFlow's own: `litert` (the default) converts
 it with TensorFlow's LiteRT converter at load time and runs it in LiteRT's interpreter (XNNPACK
-kernels, ~0.1 ms for one image); `tensorflow` calls a traced graph of it (~0.5 ms for one image).
-`python -m bench.forward` measures both against Keras' `predict`.
+kernels); `tensorflow` calls a traced graph of it. `python -m bench.forward` measures both
+against Keras' `predict` (README, Performance).
 """
 
 import contextlib
@@ -105,7 +105,7 @@ class Classifier:
 
 def tensorflow_forward(model: Any, threads: int) -> Forward:
     """The model traced once for every batch size and called as a concrete function: no Keras
-    predict() loop, no retracing checks (~30 % faster than calling the tf.function). `threads`
+    predict() loop, no retracing checks (faster than calling the tf.function). `threads`
     is set process-wide by `configure_threads`."""
     import tensorflow as tf
 
