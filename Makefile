@@ -50,7 +50,8 @@ bench: $(VENV)/.dev
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 # Re-resolve every dependency to the newest versions pyproject.toml allows; then `make test`.
-LOCK := $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --upgrade --quiet
+LOCK := $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 \
+  -c requirements/constraints.txt --upgrade --quiet
 lock: $(VENV)/.dev
 	$(LOCK) -o requirements/serve.txt
 	$(LOCK) --extra train -o requirements/train.txt
