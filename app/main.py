@@ -91,8 +91,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         decoder = Decoder(settings.decode_threads, settings.max_image_pixels)
         app.state.serving = Serving(settings, models, decoder)
         app.state.loaded_at = datetime.now(UTC).isoformat(timespec="seconds")
-        # TensorFlow and Keras leave ~300,000 objects behind; a full collection over them takes
-        # ~0.2 s, stalling every request in flight. Freeze them out of the collector's reach.
+        # TensorFlow and Keras leave hundreds of thousands of objects behind; a full collection
+        # over them stalls every request in flight (README, Performance). Freeze them out of reach.
         gc.collect()
         gc.freeze()
         app.state.ready = True

@@ -129,14 +129,6 @@ def test_error_status_and_detail(
     assert words in detail
 
 
-def test_error_chunked_request_has_no_content_length(
-    client: TestClient, settings: Settings
-) -> None:
-    response = client.post("/predict", **chunked_upload(settings))
-    assert "content-length" not in response.request.headers
-    assert response.request.headers["transfer-encoding"] == "chunked"
-
-
 def test_error_too_many_files_is_413(small_batch_client: TestClient) -> None:
     files = [("files", (f"{i}.png", NOISE, "image/png")) for i in range(SMALL_BATCH_FILES + 1)]
     response = small_batch_client.post("/predict/batch", files=files)

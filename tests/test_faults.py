@@ -62,9 +62,15 @@ def soak(tmp_path_factory: pytest.TempPathFactory) -> Soak:
     return Soak(result, before, after)
 
 
-def test_soak_has_no_errors_but_backpressure(soak: Soak) -> None:
+def test_soak_answers_each_request_as_expected_or_503_with_retry_after(soak: Soak) -> None:
+    """The load generator counts a 503 with Retry-After as backpressure; any other status a
+    call does not expect, and every transport error, is an error."""
     assert soak.load.requests > 100
     assert not soak.load.errors, soak.load.errors[:10]
+    answered = sum(soak.load.statuses.values())
+    assert answered == soak.load.requests
+    refused = sum(n for key, n in soak.load.statuses.items() if key.endswith(" 503"))
+    assert refused == soak.load.backpressure
 
 
 def test_soak_memory_grows_under_10_percent(soak: Soak) -> None:

@@ -2,16 +2,18 @@
 
 Two runtimes execute the same Keras model, both TensorFlow's own: `litert` (the default) converts
 it with TensorFlow's LiteRT converter at load time and runs it in LiteRT's interpreter (XNNPACK
-kernels, ~0.1 ms for one image); `tensorflow` calls a traced graph of it (~0.5 ms for one image).
-`python -m bench.forward` measures both against Keras' `predict`.
+kernels); `tensorflow` calls a traced graph of it. `python -m bench.forward` measures both
+against Keras' `predict` (README, Performance).
 """
 
 import contextlib
 import io
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Literal
 
 import numpy as np
@@ -19,6 +21,7 @@ from numpy.typing import NDArray
 
 from app.imaging.pixels import INPUT_SIZE, NUM_CLASSES
 from app.inference.model_file import ModelInfo, ModelLoadError, check_model_file, read_info
+from app.logs import native_stderr_logged
 
 logger = logging.getLogger(__name__)
 
@@ -26,10 +29,18 @@ Runtime = Literal["litert", "tensorflow"]
 Forward = Callable[[NDArray[np.float32]], NDArray[np.float32]]
 
 
+def import_tensorflow() -> ModuleType:
+    """TensorFlow, imported once, its native start-up lines logged as JSON like every other."""
+    if "tensorflow" not in sys.modules:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        with native_stderr_logged("tensorflow"):
+            import tensorflow  # noqa: F401
+    return sys.modules["tensorflow"]
+
+
 def configure_threads(threads: int) -> None:
     """Bound TensorFlow's thread pools; call before TensorFlow runs any op."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     try:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
@@ -79,7 +90,7 @@ def load_keras(path: Path, setting: str) -> Any:
     """The Keras model in `path`, checked to map 784 inputs to 10 outputs; ModelLoadError
     naming the path and the setting otherwise."""
     check_model_file(path, setting)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import_tensorflow()
     import keras
 
     try:
@@ -101,7 +112,7 @@ def load_keras(path: Path, setting: str) -> Any:
 
 def litert_flatbuffer(model: Any) -> bytes:
     """The Keras model converted by TensorFlow's LiteRT converter."""
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     with contextlib.redirect_stdout(io.StringIO()):  # the converter prints what it exported
         return tf.lite.TFLiteConverter.from_keras_model(model).convert()  # type: ignore[no-any-return]
@@ -109,7 +120,7 @@ def litert_flatbuffer(model: Any) -> bytes:
 
 def tensorflow_forward(model: Any, threads: int) -> Forward:
     """The model traced once for every batch size and called as a concrete function: no Keras
-    predict() loop, no retracing checks (~30 % faster than calling the tf.function). `threads`
+    predict() loop, no retracing checks (faster than calling the tf.function). `threads`
     is set process-wide by `configure_threads`."""
     import tensorflow as tf
 

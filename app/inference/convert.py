@@ -1,15 +1,15 @@
 """A hot reload's heavy part in a process of its own: load, check and convert a model to LiteRT.
 
-Loading a Keras model and converting it takes about a second of CPU, mostly Python holding the
-GIL; in a thread of the serving process it raised the p99 latency of the requests being served
-several times over while it ran (README, "Model versions"). `python -m app.inference.convert
-MODEL OUT SETTING` does it in a child process at a lower CPU priority and writes the flatbuffer
-to OUT; the serving process only builds the interpreter from it, in milliseconds.
+Loading a Keras model and converting it is CPU work, mostly Python holding the GIL; in a thread
+of the serving process it raised the p99 latency of the requests being served several times
+over while it ran (README, "Model versions", `python -m bench.swap`). `python -m
+app.inference.convert MODEL OUT SETTING` does it in a child process at the lowest CPU priority
+and writes the flatbuffer to OUT; the serving process only builds the interpreter from it.
 
-The child takes ~620 MiB while it runs (TensorFlow), so with a state dir (as `python -m app`
-has) one conversion runs at a time among the workers, and the others reuse its result, cached
-there by the model's sha256 (so are conversions made at start: a roll back to a version loaded
-before needs none).
+The child imports TensorFlow, so it takes about as much memory as a worker while it runs: with a
+state dir (as `python -m app` has) one conversion runs at a time among the workers, and the
+others reuse its result, cached there by the model's sha256 (conversions made at start too, so
+a roll back to a version loaded before needs none).
 """
 
 import contextlib
