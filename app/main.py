@@ -4,7 +4,6 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
@@ -90,7 +89,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await models.start()
         decoder = Decoder(settings.decode_threads, settings.max_image_pixels)
         app.state.serving = Serving(settings, models, decoder)
-        app.state.loaded_at = datetime.now(UTC).isoformat(timespec="seconds")
         # TensorFlow and Keras leave hundreds of thousands of objects behind; a full collection
         # over them stalls every request in flight (README, Performance). Freeze them out of reach.
         gc.collect()

@@ -79,7 +79,7 @@ class ModelMetadata(BaseModel):
     classes: list[int] = Field(examples=[list(range(10))])
     test_accuracy: float | None = Field(None, examples=[0.9822], description="from the card")
     created: str | None = Field(None, description="when training saved the model (the card)")
-    loaded_at: str = Field(description="when this process loaded the model")
+    loaded_at: str = Field(description="when this process loaded this version")
     card: dict[str, object] | None = Field(None, description="the full training card, if any")
     versions: list[str] = Field(examples=[["1", "2"]], description="every version served")
     default_version: str = Field(

@@ -14,7 +14,8 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Protocol
 
@@ -84,6 +85,7 @@ class Served:
     engine: BatchingEngine
     fingerprint: Fingerprint | None
     leases: int = 0
+    loaded_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     @property
     def info(self) -> ModelInfo:

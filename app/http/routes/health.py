@@ -36,11 +36,11 @@ async def readyz(request: Request) -> Health | JSONResponse:
     responses={404: {"model": ErrorResponse, "description": "no such version is served"}},
 )
 async def model_metadata(
-    request: Request,
     models: ModelsDep,
     version: int | None = Query(None, ge=1, description="a served version; default: the default"),
 ) -> ModelMetadata:
-    info = models.get(version).info
+    served = models.get(version)
+    info = served.info
     return ModelMetadata(
         name=info.name,
         version=info.version,
@@ -50,7 +50,7 @@ async def model_metadata(
         classes=list(range(10)),
         test_accuracy=info.test_accuracy,
         created=info.created,
-        loaded_at=request.app.state.loaded_at,
+        loaded_at=served.loaded_at,
         card=info.card or None,
         versions=[str(v) for v in models.versions],
         default_version=str(models.get().version),
