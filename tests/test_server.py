@@ -97,3 +97,14 @@ def test_server_prints_only_json_lines(tmp_path: Path, digit_png: bytes) -> None
     assert any("Application startup complete" in line for line in lines)
     for line in lines:
         assert isinstance(json.loads(line), dict), line
+
+
+def test_empty_repository_refused_with_one_line(tmp_path: Path) -> None:
+    command = servers.app_command("--port", str(servers.free_port()), "--repository", str(tmp_path))
+    done = subprocess.run(
+        command, env=servers.clean_env(), capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert f"no model versions in {tmp_path / 'mnist'}" in line
+    assert "MNIST_API_MODEL_REPOSITORY" in line

@@ -59,7 +59,10 @@ VersionDep = Annotated[int | None, Depends(requested_version)]
 
 
 def _ready(request: Request) -> bool:
-    return bool(getattr(request.app.state, "ready", False))
+    """Started, and some version is served (not after every version was unloaded)."""
+    serving = getattr(request.app.state, "serving", None)
+    ready = getattr(request.app.state, "ready", False)
+    return bool(ready and serving is not None and serving.models.default is not None)
 
 
 @router.get("", summary="Server metadata: name, version, protocol extensions")
