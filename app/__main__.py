@@ -83,7 +83,11 @@ def check_models(settings: Settings) -> None:
         check_model_file(settings.model_path, f"--model or {env_name('model_path')}")
         return
     source = Source(settings.model_repository)
-    if not source.scan():
+    try:
+        found = source.scan()
+    except OSError as exc:
+        raise ModelLoadError(f"{exc}; set --repository or {env_name('model_repository')}") from None
+    if not found:
         raise ModelLoadError(
             f"no model versions in {source.folder} (folders 1, 2, ... each with {MODEL_FILE}); "
             f"set --repository or {env_name('model_repository')}"

@@ -12,7 +12,7 @@ import pytest
 from numpy.typing import NDArray
 
 from app.inference.batching import BatchingEngine
-from app.inference.layout import ControlFile, Found, Source
+from app.inference.layout import ControlFile, Found, RepositoryUnreadable, Source
 from app.inference.model_file import ModelInfo, ModelLoadError
 from app.inference.policy import PolicyError, VersionPolicy
 from app.inference.repository import (
@@ -275,6 +275,21 @@ def test_load_request_of_a_broken_version_says_why(tmp_path: Path) -> None:
         with pytest.raises(LoadFailed, match=r"version 2 not loaded: .*not a readable"):
             await repo.request_load(2)
         assert len(attempts) == 1  # a load request tries again
+        await repo.stop()
+
+    run(scenario)
+
+
+def test_unreadable_repository_keeps_what_is_served(tmp_path: Path) -> None:
+    write_version(tmp_path, 1, "digit:1")
+
+    async def scenario() -> None:
+        repo = repository(tmp_path)
+        await repo.start()
+        (tmp_path / "mnist").rename(tmp_path / "elsewhere")  # an unmounted volume, say
+        with pytest.raises(RepositoryUnreadable, match="cannot read"):
+            await repo.reconcile()
+        assert (repo.versions, await digit_of(repo)) == ([1], 1)
         await repo.stop()
 
     run(scenario)

@@ -22,6 +22,7 @@ from app.imaging.preprocessing import (
     UnsupportedFormat,
 )
 from app.inference.batching import Overloaded
+from app.inference.layout import RepositoryUnreadable
 from app.inference.repository import LoadFailed, VersionNotFound
 from app.protocol.oip import ProtocolError
 
@@ -132,6 +133,10 @@ async def _version_not_found(request: Request, exc: Exception) -> JSONResponse:
     return error_response(request, str(exc), 404)
 
 
+async def _repository_unreadable(request: Request, exc: Exception) -> JSONResponse:
+    return error_response(request, str(exc), 503)
+
+
 async def _load_failed(request: Request, exc: Exception) -> JSONResponse:
     return error_response(request, str(exc), 400)
 
@@ -156,5 +161,6 @@ def register_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProtocolError, _protocol_error)
     app.add_exception_handler(VersionNotFound, _version_not_found)
     app.add_exception_handler(LoadFailed, _load_failed)
+    app.add_exception_handler(RepositoryUnreadable, _repository_unreadable)
     app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(Exception, _unexpected)

@@ -25,6 +25,10 @@ MODEL_NAME = "mnist"
 MODEL_FILE = "model.keras"
 
 
+class RepositoryUnreadable(OSError):
+    """The repository's model folder cannot be listed (missing, unmounted, no permission)."""
+
+
 @dataclass(frozen=True)
 class Fingerprint:
     """Size and modification time of a version's model and card: any rewrite changes it."""
@@ -80,8 +84,8 @@ class Source:
         found = {}
         try:
             entries = list(os.scandir(self.folder))
-        except OSError:
-            return {}
+        except OSError as exc:  # not "no versions": what is served stays served
+            raise RepositoryUnreadable(f"cannot read {self.folder}: {exc}") from None
         for entry in entries:
             name = entry.name
             if name.isdigit() and str(int(name)) == name and int(name) and entry.is_dir():

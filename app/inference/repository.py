@@ -24,7 +24,14 @@ import numpy as np
 from app.imaging.pixels import INPUT_SIZE, NUM_CLASSES
 from app.inference.batching import BatchingEngine
 from app.inference.classifier import Classifier
-from app.inference.layout import Control, ControlFile, Fingerprint, Found, Source
+from app.inference.layout import (
+    Control,
+    ControlFile,
+    Fingerprint,
+    Found,
+    RepositoryUnreadable,
+    Source,
+)
 from app.inference.model_file import ModelInfo, ModelLoadError
 from app.inference.policy import VersionPolicy
 
@@ -166,7 +173,10 @@ class Repository:
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
         """Load what the policy selects; ModelLoadError if not one version could be served."""
-        await self.reconcile(trust_files=True)
+        try:
+            await self.reconcile(trust_files=True)
+        except RepositoryUnreadable as exc:
+            raise ModelLoadError(str(exc)) from None
         self._started = True
         if not self._served:  # one error, the reasons in one line: the caller logs it
             reasons = "; ".join(reason for _, reason in self._failed.values())
@@ -187,10 +197,16 @@ class Repository:
         await asyncio.to_thread(self._executor.shutdown)
 
     async def _poll(self) -> None:
+        unreadable = ""
         while True:
             await asyncio.sleep(self.poll_interval_s)
             try:
                 await self.reconcile()
+                unreadable = ""
+            except RepositoryUnreadable as exc:  # once per new reason, not every pass
+                if str(exc) != unreadable:
+                    logger.warning("model repository not scanned, serving on: %s", exc)
+                unreadable = str(exc)
             except Exception:  # the poller must outlive any one bad pass
                 logger.exception("model repository poll failed")
 
