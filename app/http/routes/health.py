@@ -33,7 +33,10 @@ async def readyz(request: Request) -> Health | JSONResponse:
     "/model",
     summary="What model is served: the default version (or `?version=N`), and every version",
     response_model=ModelMetadata,
-    responses={404: {"model": ErrorResponse, "description": "no such version is served"}},
+    responses={
+        404: {"model": ErrorResponse, "description": "no such version is served"},
+        422: {"model": ErrorResponse, "description": "`version` is not a positive integer"},
+    },
 )
 async def model_metadata(
     models: ModelsDep,

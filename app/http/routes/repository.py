@@ -31,6 +31,9 @@ def _error(description: str) -> dict[str, Any]:
     return {"model": ProtocolErrorResponse, "description": description}
 
 
+UNREADABLE = _error("the repository's folder cannot be read (what is served stays served)")
+
+
 def _body_doc(text: str) -> dict[str, Any]:
     schema = {"type": "object", "description": text, "example": VERSION_BODY}
     return {"requestBody": {"required": False, "content": {"application/json": {"schema": schema}}}}
@@ -64,7 +67,7 @@ async def version_parameter(request: Request, model_name: str) -> int | None:
     "/index",
     summary="Every version in the repository, with its state (READY, LOADING, UNAVAILABLE)",
     response_model=list[IndexEntry],
-    responses={400: _error("malformed request")},
+    responses={400: _error("malformed request"), 503: UNREADABLE},
     openapi_extra={
         "requestBody": {
             "required": False,
@@ -87,8 +90,9 @@ async def index(request: Request, models: ModelsDep) -> list[IndexEntry]:
     response_class=Response,
     responses={
         200: {"description": "served (empty body)"},
-        400: _error("the version failed to load: the reason"),
+        400: _error("malformed request, or the version failed to load: the reason"),
         404: _error("unknown model or version"),
+        503: UNREADABLE,
     },
     openapi_extra=_body_doc(
         "Without a version: re-read the repository, retry versions that failed, undo unloads. "
@@ -106,7 +110,9 @@ async def load(request: Request, models: ModelsDep, model_name: ModelName) -> Re
     response_class=Response,
     responses={
         200: {"description": "unloaded (empty body)"},
+        400: _error("malformed request"),
         404: _error("unknown model or version"),
+        503: UNREADABLE,
     },
     openapi_extra=_body_doc(
         "Stops serving the version (without one: every version) once its requests in flight "
