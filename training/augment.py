@@ -74,13 +74,13 @@ def _warp(ink: NDArray[np.float32], rng: np.random.Generator, d: Distortion) -> 
 
 
 def _stroke(ink: NDArray[np.float32], rng: np.random.Generator) -> NDArray[np.float32]:
-    """Thinner or bolder pen: grey erosion or dilation by up to one MNIST pixel."""
-    change = int(rng.integers(-2, 4))  # in upscaled px; dilation twice as likely as erosion
-    if change > 0:
-        return ndimage.grey_dilation(ink, size=(change + 1, change + 1))  # type: ignore[no-any-return]
-    if change < 0:
-        return ndimage.grey_erosion(ink, size=(2, 2))  # type: ignore[no-any-return]
-    return ink
+    """Thinner or bolder pen: grey erosion or dilation by up to about one MNIST pixel."""
+    change = int(rng.integers(-2, 4))  # in upscaled px
+    if change == 0:
+        return ink
+    size = (abs(change) + 1, abs(change) + 1)
+    rank = ndimage.grey_dilation if change > 0 else ndimage.grey_erosion
+    return rank(ink, size=size)  # type: ignore[no-any-return]
 
 
 def as_upload(ink: NDArray[np.float32], rng: np.random.Generator) -> NDArray[np.uint8]:
@@ -88,8 +88,8 @@ def as_upload(ink: NDArray[np.float32], rng: np.random.Generator) -> NDArray[np.
     style = int(rng.integers(4))
     if style == 0:  # light on dark, e.g. an MNIST-like image off-centre or a larger frame
         return _frame(np.rint(ink * 255).astype(np.uint8), rng, background=0)
-    if style == 1:  # canvas export: crisp pen strokes flattened onto white
-        pen = np.clip((ink - 0.25) / 0.35, 0.0, 1.0)
+    if style == 1:  # canvas export: crisp pen strokes (of any weight) flattened onto white
+        pen = np.clip((ink - rng.uniform(0.1, 0.5)) / 0.35, 0.0, 1.0)
         return np.rint(255 - 255 * pen).astype(np.uint8)
     # 2, 3: scan or photo: dark ink on light noisy paper, slightly out of focus
     paper = rng.uniform(170, 245)

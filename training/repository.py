@@ -41,6 +41,7 @@ def publish(model_dir: Path, write: Callable[[Path, str], None]) -> Path:
     temporary = Path(tempfile.mkdtemp(prefix=f".{version}-", suffix=".partial", dir=model_dir))
     try:
         write(temporary, str(version))
+        temporary.chmod(0o755)  # mkdtemp's 0700 would hide the version from the service's user
         while True:
             target = model_dir / str(version)
             if not target.exists():
