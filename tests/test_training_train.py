@@ -237,7 +237,7 @@ def test_run_card_counts_the_robust_training_parts(card: dict) -> None:
 
 def test_run_card_lists_trained_and_held_out_fonts_apart(card: dict) -> None:
     fonts = card["fonts"]
-    family = lambda entry: entry.split(" (")[0]  # noqa: E731
+    family = lambda entry: entry.rsplit(" (", 1)[0]  # noqa: E731
     assert fonts["trained"]
     assert fonts["held_out"]
     assert not {family(e) for e in fonts["trained"]} & {family(e) for e in fonts["held_out"]}
