@@ -58,7 +58,8 @@ def build_suite(data: Mnist, limit: int | None = None) -> dict[str, Uploads]:
             (kind, data.x_test[chosen[s : s + CHUNK]], data.y_test[chosen[s : s + CHUNK]], seed)
             for s, seed in zip(starts, seeds(kind_seeds[kind], len(starts)), strict=True)
         ]
-        suite[kind] = Uploads(*run_tasks(prepared_chunk, tasks))
+        pixels, labels, ok = run_tasks(prepared_chunk, tasks)
+        suite[kind] = Uploads(pixels, labels, ok)
     held_out = available(HELD_OUT_FAMILIES)
     for kind, families in (
         ("typed", tuple(f for f in held_out if f.style != "hand")),

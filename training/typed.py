@@ -30,7 +30,7 @@ def render(
     )
     width, height = box[2] - box[0], box[3] - box[1]
     margins = rng.integers(3, 8 + size // 2, size=4)
-    canvas = (width + int(margins[0] + margins[1]), height + int(margins[2] + margins[3]))
+    canvas = (int(width + margins[0] + margins[1]), int(height + margins[2] + margins[3]))
     image = Image.new("L", canvas, paper)
     origin = (int(margins[0]) - box[0], int(margins[2]) - box[1])
     ImageDraw.Draw(image).text(
@@ -51,7 +51,7 @@ def _photographed(
     if rng.random() < 0.2 and size >= 28:
         small = (max(1, image.width // 2), max(1, image.height // 2))
         image = image.resize(small, Image.Resampling.BILINEAR)
-    gray = np.asarray(image, dtype=np.float32)
+    gray: NDArray[np.floating] = np.asarray(image, dtype=np.float32)
     if rng.random() < 0.5:
         gray = gray + rng.normal(0, rng.uniform(1, 8), gray.shape)
     if rng.random() < 0.15:  # light text on a dark screen
