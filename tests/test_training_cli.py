@@ -238,3 +238,13 @@ def test_parse_args_reads_option(argv: str, field: str, expected: object) -> Non
 )
 def test_parse_args_defaults_are_the_train_config_defaults(field: str) -> None:
     assert getattr(parse_args([]), field) == getattr(TrainConfig(), field)
+
+
+def test_report_and_evaluation_import_without_the_training_loop() -> None:
+    """No import cycle: the report and the evaluation never need training.train (nor Keras)."""
+    code = (
+        "import sys, training.report, training.evaluation, training.card; "
+        "print('training.train' in sys.modules, 'tensorflow' in sys.modules)"
+    )
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert run.stdout.split() == ["False", "False"], run.stderr

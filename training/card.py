@@ -5,7 +5,6 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-import keras
 import numpy as np
 
 from app.imaging.pixels import NUM_CLASSES
@@ -33,6 +32,7 @@ def model_card(
     images: TrainingSet | None,
 ) -> dict[str, object]:
     """The card written beside the model (`<stem>.card.json`), readable by app's model_file."""
+    import keras
     import tensorflow as tf
 
     train_samples = int(len(data.x_train) * (1 - config.validation_split))

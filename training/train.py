@@ -16,7 +16,10 @@ from training.card import model_card
 from training.config import TrainConfig
 from training.data import Mnist, prepare
 from training.dataset import TrainingSet, build, split
+from training.evaluation import build_suite, evaluate_suite
 from training.model import build_model, compile_model
+from training.report import write_report
+from training.repository import MODEL_FILE, publish
 from training.results import Evaluation, confusion
 
 logger = logging.getLogger(__name__)
@@ -114,9 +117,6 @@ def run(
 
     The model file is `filename`, else `<config.name>.keras`; its card sits beside it.
     """
-    from training.evaluation import build_suite, evaluate_suite
-    from training.report import write_report
-
     started = time.monotonic()
     images = training_set(data, config)
     model, history = fit(data, config, images)
@@ -143,7 +143,6 @@ def run_into_repository(
     data: Mnist, config: TrainConfig, repository: Path
 ) -> tuple[dict[str, object], Path]:
     """`run` into the next version of `<repository>/<name>/`; return the card and the folder."""
-    from training.repository import MODEL_FILE, publish
 
     def write(folder: Path, version: str) -> None:
         run(data, replace(config, version=version), folder, MODEL_FILE)
