@@ -197,6 +197,22 @@ def test_internal_error_body_reveals_nothing(small_upload_app: FastAPI) -> None:
     assert response.json() == {"detail": "internal error; see the server log"}
 
 
+def test_internal_error_on_v2_uses_the_protocol_error_format(small_upload_app: FastAPI) -> None:
+    """Issue 15, finding 2: a 500 under /v2 answered {"detail"}, not the protocol's {"error"}."""
+
+    async def broken(rows: object) -> None:
+        raise IndexError("index 0 is out of bounds for axis 0 with size 0")
+
+    pixels = {"name": "pixels", "datatype": "FP32", "shape": [1, 784], "data": [0.0] * 784}
+    with TestClient(small_upload_app, raise_server_exceptions=False) as client:
+        real = small_upload_app.state.serving
+        engine = SimpleNamespace(predict=broken)
+        small_upload_app.state.serving = Serving(real.settings, real.classifier, engine)  # type: ignore[arg-type]
+        response = client.post("/v2/models/mnist/infer", json={"inputs": [pixels]})
+    assert response.status_code == 500
+    assert response.json() == {"error": "internal error; see the server log"}
+
+
 @pytest.mark.parametrize(
     ("path", "key"), [("/predict", "detail"), ("/v2/models/mnist/infer", "error")]
 )

@@ -1,6 +1,7 @@
 """POST /predict and POST /predict/batch: images in, digit probabilities out."""
 
 import base64
+import logging
 
 import numpy as np
 from fastapi import APIRouter, HTTPException, Request
@@ -8,7 +9,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from app.http.dependencies import Serving
-from app.http.errors import PREDICT_ERRORS, image_error_status
+from app.http.errors import INTERNAL_ERROR, PREDICT_ERRORS, image_error_status
 from app.http.forms import FormError, FormPart, multipart_boundary, parse_multipart, query_flag
 from app.http.routes.direct import DirectRoute
 from app.http.schemas import BatchItem, BatchPrediction, ItemError, ModelRef, Prediction
@@ -20,6 +21,8 @@ from app.imaging.preprocessing import (
     prepare_image,
 )
 from app.inference.model_file import ModelInfo
+
+logger = logging.getLogger(__name__)
 
 # The hot paths: each endpoint reads its own request (app.http.forms) and finds what the lifespan
 # built in app.state.serving (tests swap it there), so FastAPI resolves nothing per request.
@@ -146,13 +149,17 @@ def fields(parts: list[FormPart], name: str) -> list[FormPart]:
 
 def _prepare_all(
     payloads: list[bytes], max_pixels: int, normalize: bool
-) -> list[PreparedImage | ImageError]:
-    results: list[PreparedImage | ImageError] = []
-    for data in payloads:
+) -> list[PreparedImage | ItemError]:
+    """Each upload prepared, or its error: one bad image never fails the others."""
+    results: list[PreparedImage | ItemError] = []
+    for index, data in enumerate(payloads):
         try:
             results.append(prepare_image(data, max_pixels=max_pixels, normalize=normalize))
         except ImageError as exc:
-            results.append(exc)
+            results.append(ItemError(status=image_error_status(exc), detail=str(exc)))
+        except Exception:  # a bug: that item's 500, logged; the others are still answered
+            logger.exception("unhandled error preparing batch item %d", index)
+            results.append(ItemError(status=500, detail=INTERNAL_ERROR))
     return results
 
 
@@ -181,8 +188,8 @@ async def predict_batch(request: Request) -> Response:
     results = []
     for index, (upload, item) in enumerate(zip(files, prepared, strict=True)):
         entry = BatchItem(index=index, filename=upload.filename)
-        if isinstance(item, ImageError):
-            entry.error = ItemError(status=image_error_status(item), detail=str(item))
+        if isinstance(item, ItemError):
+            entry.error = item
         else:
             entry.prediction = to_prediction(next(probabilities), info, item, include_image)
         results.append(entry)
