@@ -12,6 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
+from app.imaging.jpeg import SOI, JpegLimit, jpeg_layout
 from app.imaging.pixels import IMAGE_SIDE, to_model_input
 from app.imaging.png import small_gray_png
 
@@ -92,6 +93,11 @@ def decode_image(data: bytes, *, max_pixels: int) -> tuple[Image.Image, str]:
     """Open and fully decode an accepted image, upright (EXIF applied); return it and its format."""
     if not data:
         raise EmptyImage("the uploaded file is empty (0 bytes)")
+    if data.startswith(SOI):  # before Pillow, which walks the segments too, in Python
+        try:
+            jpeg_layout(data)
+        except JpegLimit as exc:
+            raise ImageTooLarge(str(exc)) from None
     try:
         image = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:

@@ -4,10 +4,11 @@ import base64
 import logging
 
 import numpy as np
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from app.http.decoding import decode_off_loop, is_heavy
 from app.http.dependencies import Serving
 from app.http.errors import INTERNAL_ERROR, PREDICT_ERRORS, image_error_status
 from app.http.forms import FormError, FormPart, multipart_boundary, parse_multipart, query_flag
@@ -84,7 +85,7 @@ def to_prediction(
     )
 
 
-async def prepare(data: bytes, serving: Serving, normalize: bool) -> PreparedImage:
+async def prepare(app: FastAPI, serving: Serving, data: bytes, normalize: bool) -> PreparedImage:
     """Preprocess an upload: small ones (28x28 PNGs) inline, where a thread hop costs more."""
     settings = serving.settings
     # Only a PNG whose header says it is small: a 2 KB PNG can declare 4000x4000 pixels, and
@@ -96,8 +97,13 @@ async def prepare(data: bytes, serving: Serving, normalize: bool) -> PreparedIma
         and pixels <= INLINE_MAX_PIXELS
     ):
         return prepare_image(data, max_pixels=settings.max_image_pixels, normalize=normalize)
-    return await run_in_threadpool(
-        prepare_image, data, max_pixels=settings.max_image_pixels, normalize=normalize
+    return await decode_off_loop(
+        app,
+        is_heavy(data),
+        prepare_image,
+        data,
+        max_pixels=settings.max_image_pixels,
+        normalize=normalize,
     )
 
 
@@ -117,7 +123,7 @@ async def predict(request: Request) -> Response:
     serving: Serving = request.app.state.serving
     normalize, include_image = read_flags(request)
     parts = fields(await read_form(request), "file")
-    prepared = await prepare(parts[0].data, serving, normalize)
+    prepared = await prepare(request.app, serving, parts[0].data, normalize)
     probabilities = (await serving.engine.predict(prepared.vector()[np.newaxis]))[0]
     result = to_prediction(probabilities, serving.classifier.info, prepared, include_image)
     request.state.prediction = (result.digit, round(result.confidence, 4))
@@ -180,7 +186,10 @@ async def predict_batch(request: Request) -> Response:
             413, f"{len(files)} files in one batch; the limit is {settings.max_batch_files}"
         )
     payloads = [upload.data for upload in files]
-    prepared = await run_in_threadpool(_prepare_all, payloads, settings.max_image_pixels, normalize)
+    heavy = any(is_heavy(data) for data in payloads)
+    prepared = await decode_off_loop(
+        request.app, heavy, _prepare_all, payloads, settings.max_image_pixels, normalize
+    )
     good = [item for item in prepared if isinstance(item, PreparedImage)]
     probabilities = iter(
         await serving.engine.predict(np.stack([item.vector() for item in good])) if good else ()

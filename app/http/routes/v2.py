@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 from starlette.concurrency import run_in_threadpool
 
 from app import __version__
+from app.http.decoding import decode_off_loop, is_heavy
 from app.http.dependencies import ClassifierDep, EngineDep, SettingsDep
 from app.http.schemas import ProtocolErrorResponse
 from app.inference.batching import Overloaded
@@ -95,11 +96,21 @@ async def model_ready(request: Request, version: VersionDep) -> JSONResponse:
     return JSONResponse({"name": oip.MODEL_NAME, "ready": ready}, status_code=200 if ready else 503)
 
 
-def _decode(
-    body: bytes, header_length: str | None, settings: Settings
+async def _decode(
+    request: Request, body: bytes, settings: Settings
 ) -> tuple[oip.InferRequest, NDArray[np.float32]]:
-    request = oip.parse_infer_request(body, header_length, settings.max_batch_files)
-    return request, oip.request_rows(request, settings.max_image_pixels)
+    """Parse off the event loop; then decode the images, if any, in their decode lane."""
+    header_length = request.headers.get(oip.HEADER_LENGTH)
+    parsed = await run_in_threadpool(
+        oip.parse_infer_request, body, header_length, settings.max_batch_files
+    )
+    if parsed.pixels is not None:
+        return parsed, parsed.pixels
+    heavy = any(is_heavy(image) for image in parsed.images)
+    rows = await decode_off_loop(
+        request.app, heavy, oip.request_rows, parsed, settings.max_image_pixels
+    )
+    return parsed, rows
 
 
 @router.post(
@@ -114,9 +125,7 @@ async def infer(
 ) -> Response:
     if request.headers.get("content-encoding", "identity") != "identity":
         raise oip.ProtocolError("compressed request bodies are not supported", 415)
-    body = await request.body()
-    header_length = request.headers.get(oip.HEADER_LENGTH)
-    parsed, rows = await run_in_threadpool(_decode, body, header_length, settings)
+    parsed, rows = await _decode(request, await request.body(), settings)
     try:
         probabilities = await engine.predict(rows)
     except Overloaded as exc:
