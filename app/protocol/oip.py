@@ -5,6 +5,7 @@ Every problem with a request raises `ProtocolError`, whose message names the fie
 """
 
 import json
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from app.imaging.pixels import INPUT_SIZE, NUM_CLASSES
+from app.protocol.json_depth import MAX_DEPTH, json_depth
 from app.protocol.tensors import (
     HEADER_LENGTH,
     ProtocolError,
@@ -99,10 +101,19 @@ def check_model(name: str, version: str | None, served_version: str) -> None:
 def parse_infer_request(body: bytes, header_length: str | None, max_rows: int) -> InferRequest:
     """Validate an inference request body (JSON, then binary tensor data if any)."""
     json_part, binary = split_body(body, header_length)
+    depth = json_depth(json_part)
+    if depth > MAX_DEPTH:
+        raise ProtocolError(f"the request JSON nests {depth} levels deep; the limit is {MAX_DEPTH}")
     try:
         document = json.loads(json_part)
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ProtocolError(f"the request is not valid JSON: {exc}") from None
+    except ValueError:  # int() refused a number: Python's limit on digits
+        raise ProtocolError(
+            f"the request JSON has a number of over {sys.get_int_max_str_digits()} digits"
+        ) from None
+    except RecursionError:  # not reached below MAX_DEPTH; a last line of defence
+        raise ProtocolError("the request JSON nests too deeply") from None
     if not isinstance(document, dict):
         raise ProtocolError(f"the request must be a JSON object, not {type(document).__name__}")
     request_id = document.get("id")
