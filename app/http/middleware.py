@@ -16,9 +16,22 @@ from app.metrics import UNMATCHED, Metrics
 logger = logging.getLogger("app.access")
 
 
+def route_path(scope: Scope) -> str:
+    """The path the routes see: without the `root_path` a proxy prefix adds (uvicorn's
+    --root-path puts it in front of `path`), "/" for the prefix itself; as Starlette's router."""
+    path: str = scope["path"]
+    root = scope.get("root_path", "")
+    if not root or not path.startswith(root):
+        return path
+    rest = path[len(root) :]
+    if not rest:
+        return "/"
+    return rest if rest.startswith("/") else path
+
+
 def error_body(scope: Scope, message: str) -> dict[str, str]:
     """An error in the route's format: the Open Inference Protocol's `error` under /v2."""
-    path = scope["path"]
+    path = route_path(scope)
     return {"error" if path == "/v2" or path.startswith("/v2/") else "detail": message}
 
 
