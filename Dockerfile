@@ -4,13 +4,13 @@
 FROM python:3.11-slim AS deps
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /build
-COPY pyproject.toml .
-# The runtime dependency list comes from pyproject.toml itself, so there is one list to keep.
-# TensorFlow's C++ headers and libclang are only for building custom ops: dropped (~350 MB).
-# Bytecode is kept: the root filesystem is read-only at run time and it halves import time.
+COPY requirements/serve.txt requirements/train.txt ./
+# The exact versions of the lock file (`make lock` writes it from pyproject.toml): the image
+# ships what CI tested. TensorFlow's C++ headers and libclang are only for building custom ops:
+# dropped (~350 MB). Bytecode is kept: the root filesystem is read-only at run time and it
+# halves import time.
 RUN python -m venv /opt/venv \
- && python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > requirements.txt \
- && /opt/venv/bin/pip install -r requirements.txt \
+ && /opt/venv/bin/pip install -r serve.txt \
  && rm -rf /opt/venv/lib/python3.11/site-packages/tensorflow/include \
            /opt/venv/lib/python3.11/site-packages/clang \
  && find /opt/venv -depth -path '*/tests/*' -delete
@@ -41,7 +41,7 @@ CMD ["python", "-m", "app"]
 
 # Training-only dependencies; built only for the train target (stages after `runtime`).
 FROM deps AS train-deps
-RUN /opt/venv/bin/pip install "matplotlib>=3.11"
+RUN /opt/venv/bin/pip install -r train.txt
 
 # `docker compose --profile train run --rm train`: the same code plus the training module.
 FROM runtime AS train

@@ -5,18 +5,21 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format train evaluate bench clean
+.PHONY: run test lint format train evaluate bench lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.serve: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+# Exact versions from the lock files (requirements/), then the project itself without resolving.
+$(VENV)/.serve: requirements/serve.txt pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements/serve.txt
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
-$(VENV)/.dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev]'
+$(VENV)/.dev: requirements/dev.txt pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements/dev.txt
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@ $(VENV)/.serve
 
 run: $(VENV)/.serve
@@ -45,6 +48,14 @@ evaluate: $(VENV)/.dev
 # The benchmark of README's performance section (needs wrk and $$MNIST_NPZ); see python -m bench --help.
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# Re-resolve every dependency to the newest versions pyproject.toml allows; then `make test`.
+LOCK := $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 \
+  -c requirements/constraints.txt --upgrade --quiet
+lock: $(VENV)/.dev
+	$(LOCK) -o requirements/serve.txt
+	$(LOCK) --extra train -o requirements/train.txt
+	$(LOCK) --extra dev -o requirements/dev.txt
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
-import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
 
@@ -16,8 +15,9 @@ from app.http.dependencies import Serving
 from app.http.errors import register_error_handlers
 from app.http.middleware import QuietStartupFailure, RequestBodyGuard, RequestTelemetry
 from app.http.routes import health, metrics, predict, ui, v2
-from app.http.routes.direct import DirectRouting
+from app.http.routes.direct import check_direct_routes
 from app.http.security import ApiKeyAuth, add_cors, document_api_key
+from app.imaging.decoder import Decoder
 from app.inference.batching import BatchingEngine
 from app.inference.classifier import Classifier, configure_threads
 from app.logs import configure_logging
@@ -42,8 +42,6 @@ def build_engine(
 ) -> BatchingEngine:
     return BatchingEngine(
         metrics.counting_predictions(classifier.predict) if metrics else classifier.predict,
-        max_batch=settings.batch_max_size,
-        max_wait_s=settings.batch_max_wait_ms / 1000,
         max_queue=settings.queue_max_rows,
         observe=metrics.observe_batch if metrics else None,
     )
@@ -57,8 +55,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_threads(settings.threads_per_worker)
-        # Starlette's thread pool decodes uploads: its size bounds the memory they take at once.
-        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.decode_threads
         started = time.perf_counter()
         classifier = Classifier.load(
             settings.model_path,
@@ -69,10 +65,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.metrics.model_loaded_now(classifier.info, time.perf_counter() - started)
         engine = build_engine(classifier, settings, app.state.metrics)
         engine.start()
-        app.state.serving = Serving(settings, classifier, engine)
+        decoder = Decoder(settings.decode_threads, settings.max_image_pixels)
+        app.state.serving = Serving(settings, classifier, engine, decoder)
         app.state.loaded_at = datetime.now(UTC).isoformat(timespec="seconds")
-        # TensorFlow and Keras leave ~300,000 objects behind; a full collection over them takes
-        # ~0.2 s, stalling every request in flight. Freeze them out of the collector's reach.
+        # TensorFlow and Keras leave hundreds of thousands of objects behind; a full collection
+        # over them stalls every request in flight (README, Performance). Freeze them out of reach.
         gc.collect()
         gc.freeze()
         app.state.ready = True
@@ -107,12 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics.router)
     app.include_router(ui.router)
     app.mount(ui.STATIC_URL, ui.static_files(), name="static")
-    # Innermost: the hot routes skip FastAPI's router stack, but not the middleware around them
-    # (predict.router is included without a prefix). Not with OpenTelemetry on: FastAPI names a
-    # span after its route only in its router.
-    if not settings.opentelemetry:
-        handlers = app.exception_handlers
-        app.add_middleware(DirectRouting, routes=predict.router.routes, handlers=handlers)
+    check_direct_routes(app.routes)
     app.add_middleware(
         RequestBodyGuard, limit=settings.max_upload_bytes, timeout_s=settings.body_timeout_s
     )

@@ -33,18 +33,8 @@ class Settings(BaseSettings):
         16_000_000, ge=784, description="largest width x height decoded (image-bomb guard)"
     )
     max_batch_files: int = Field(64, ge=1, description="most images in one /predict/batch call")
-    batch_max_size: int = Field(64, ge=1, description="most rows in one forward pass")
-    batch_max_wait_ms: float = Field(
-        1.0, ge=0, le=100, description="longest a request waits for others to share its pass"
-    )
     queue_max_rows: int = Field(
         2048, ge=1, description="rows waiting for inference before 503 + Retry-After"
-    )
-    inline_decode_max_bytes: int = Field(
-        4096,
-        ge=0,
-        description="uploads up to this size (28x28 PNGs) are decoded on the event loop, where "
-        "it costs less than a thread hand-off; larger ones in the thread pool",
     )
     inference_runtime: Literal["litert", "tensorflow"] = Field(
         "litert",
@@ -60,7 +50,7 @@ class Settings(BaseSettings):
     decode_threads: int = Field(
         2,
         ge=1,
-        description="threads per worker that decode uploads (and do other blocking work); "
+        description="threads per worker that decode uploads (they have their own pool); "
         "each may hold ~150 MB while decoding a max_image_pixels image",
     )
     body_timeout_s: float = Field(

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from app.http.routes import predict
 from app.http.schemas import BatchPrediction
+from app.imaging import decoder
 from tests.conftest import SMALL_BATCH_FILES
 from tests.images import png
 from training.data import Mnist
@@ -127,14 +127,14 @@ def test_batch_sparse_image_is_answered_with_the_others(client: TestClient, mnis
 def test_batch_unexpected_error_is_that_items_500(
     client: TestClient, mnist: Mnist, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = predict.prepare_image
+    real = decoder.prepare_image
 
     def broken_on_garbage(data: bytes, **options: Any) -> Any:
         if data == b"trigger":
             raise IndexError("index 0 is out of bounds for axis 0 with size 0")
         return real(data, **options)
 
-    monkeypatch.setattr(predict, "prepare_image", broken_on_garbage)
+    monkeypatch.setattr(decoder, "prepare_image", broken_on_garbage)
     good = upload("d0.png", png(mnist.x_test[0]))
     body = post_batch(client, [good, upload("bug.png", b"trigger"), good])
     errors = [r["error"] for r in body["results"]]

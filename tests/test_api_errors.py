@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from app.http.dependencies import Serving
+from app.imaging.decoder import Decoder
 from app.inference.batching import Overloaded
 from app.settings import Settings
 from tests.conftest import SMALL_BATCH_FILES, SMALL_UPLOAD_BYTES
@@ -129,14 +130,6 @@ def test_error_status_and_detail(
     assert words in detail
 
 
-def test_error_chunked_request_has_no_content_length(
-    client: TestClient, settings: Settings
-) -> None:
-    response = client.post("/predict", **chunked_upload(settings))
-    assert "content-length" not in response.request.headers
-    assert response.request.headers["transfer-encoding"] == "chunked"
-
-
 def test_error_too_many_files_is_413(small_batch_client: TestClient) -> None:
     files = [("files", (f"{i}.png", NOISE, "image/png")) for i in range(SMALL_BATCH_FILES + 1)]
     response = small_batch_client.post("/predict/batch", files=files)
@@ -150,7 +143,8 @@ def test_error_overloaded_is_503_with_retry_after(small_upload_app: FastAPI) -> 
 
     settings = small_upload_app.state.settings
     engine = SimpleNamespace(predict=full_queue)
-    serving = Serving(settings, SimpleNamespace(), engine)  # type: ignore[arg-type]
+    decoder = Decoder(1, settings.max_image_pixels)
+    serving = Serving(settings, SimpleNamespace(), engine, decoder)  # type: ignore[arg-type]
     small_upload_app.state.serving = serving  # where the lifespan would put it
     response = TestClient(small_upload_app).post("/predict", **image_file(png(DIGIT)))
     assert response.status_code == 503
@@ -225,8 +219,28 @@ def test_body_limit_while_streaming_stops_reading_past_the_limit(
     chunked = (b"transfer-encoding", b"chunked")
     # The route is reached (the body has no declared length): give it what the lifespan would.
     settings = small_upload_app.state.settings
-    serving = Serving(settings, SimpleNamespace(), SimpleNamespace())  # type: ignore[arg-type]
+    decoder = Decoder(1, settings.max_image_pixels)
+    serving = Serving(settings, SimpleNamespace(), SimpleNamespace(), decoder)  # type: ignore[arg-type]
     small_upload_app.state.serving = serving
     status, read = run_asgi(small_upload_app, [MULTIPART, chunked], endless_upload())
     assert status == 413
     assert SMALL_UPLOAD_BYTES < read <= SMALL_UPLOAD_BYTES + 65536
+
+
+@pytest.mark.parametrize(
+    ("root_path", "path", "key"),
+    [
+        ("", "/v2/no-such-route", "error"),
+        ("", "/no-such-route", "detail"),
+        ("/mnist", "/mnist/v2/no-such-route", "error"),
+        ("/mnist", "/mnist/no-such-route", "detail"),
+        ("/v2", "/v2/no-such-route", "detail"),  # the proxy's prefix is not the protocol's
+    ],
+)
+def test_error_shape_follows_the_route_path(
+    small_upload_app: FastAPI, root_path: str, path: str, key: str
+) -> None:
+    client = TestClient(small_upload_app, root_path=root_path)
+    response = client.get(path)
+    assert response.status_code == 404
+    assert list(response.json()) == [key]

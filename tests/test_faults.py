@@ -26,8 +26,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw
 
-from app.http.routes import predict
-from app.imaging import preprocessing
+from app.imaging import decoder, preprocessing
 from tests import procfs, servers
 from tests.conftest import SHIPPED_MODEL
 from tests.fuzz_requests import http, multipart, part
@@ -63,9 +62,15 @@ def soak(tmp_path_factory: pytest.TempPathFactory) -> Soak:
     return Soak(result, before, after)
 
 
-def test_soak_has_no_errors_but_backpressure(soak: Soak) -> None:
+def test_soak_answers_each_request_as_expected_or_503_with_retry_after(soak: Soak) -> None:
+    """The load generator counts a 503 with Retry-After as backpressure; any other status a
+    call does not expect, and every transport error, is an error."""
     assert soak.load.requests > 100
     assert not soak.load.errors, soak.load.errors[:10]
+    answered = sum(soak.load.statuses.values())
+    assert answered == soak.load.requests
+    refused = sum(n for key, n in soak.load.statuses.items() if key.endswith(" 503"))
+    assert refused == soak.load.backpressure
 
 
 def test_soak_memory_grows_under_10_percent(soak: Soak) -> None:
@@ -221,7 +226,7 @@ def test_small_file_declaring_many_pixels_is_decoded_off_the_event_loop(
         threads.append(threading.current_thread().name)
         return preprocessing.prepare_image(*args, **kwargs)
 
-    monkeypatch.setattr(predict, "prepare_image", prepare_image)
+    monkeypatch.setattr(decoder, "prepare_image", prepare_image)
     tiny_but_huge = blank_png()
     assert len(tiny_but_huge) < 4096
     assert client.post("/predict", files={"file": ("b.png", tiny_but_huge)}).status_code == 422

@@ -118,9 +118,9 @@ def test_prepare_image_decodes_format_to_the_digit(case: str, reference: NDArray
 
 
 @pytest.mark.parametrize("case", FORMATS)
-def test_prepare_image_reports_format(case: str) -> None:
+def test_decode_image_reports_format(case: str) -> None:
     build, expected = FORMATS[case]
-    assert prepare_image(build(), max_pixels=MAX_PIXELS).format == expected
+    assert decode_image(build(), max_pixels=MAX_PIXELS)[1] == expected
 
 
 @pytest.mark.parametrize("case", FORMATS)
@@ -353,11 +353,6 @@ def test_prepare_image_without_normalize_keeps_28x28_gray_as_is() -> None:
     gray = np.asarray(seven(size=(28, 28), width=3), dtype=np.uint8)
     prepared = prepare_image(png(gray), max_pixels=MAX_PIXELS, normalize=False)
     np.testing.assert_array_equal(prepared.pixels, gray)
-
-
-def test_prepare_image_reports_upload_size() -> None:
-    prepared = prepare_image(encode(seven(size=(90, 60))), max_pixels=MAX_PIXELS)
-    assert prepared.size == (90, 60)
 
 
 def test_prepared_image_vector_is_model_input() -> None:

@@ -1,6 +1,7 @@
 """Security: the optional API key, error bodies that reveal nothing, CORS closed unless asked,
 upload names never used as paths, the page's headers, and a non-root container."""
 
+import dataclasses
 import importlib.metadata
 import json
 import re
@@ -14,7 +15,6 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from app.http.dependencies import Serving
 from app.http.security import KEY_HEADER
 from app.main import create_app
 from app.settings import Settings
@@ -254,7 +254,7 @@ def test_internal_error_body_reveals_nothing(small_upload_app: FastAPI) -> None:
     with TestClient(small_upload_app, raise_server_exceptions=False) as client:
         real = small_upload_app.state.serving
         engine = SimpleNamespace(predict=broken)
-        small_upload_app.state.serving = Serving(real.settings, real.classifier, engine)  # type: ignore[arg-type]
+        small_upload_app.state.serving = dataclasses.replace(real, engine=engine)
         response = client.post("/predict", **UPLOAD)
     assert response.status_code == 500
     assert response.json() == {"detail": "internal error; see the server log"}
@@ -270,7 +270,7 @@ def test_internal_error_on_v2_uses_the_protocol_error_format(small_upload_app: F
     with TestClient(small_upload_app, raise_server_exceptions=False) as client:
         real = small_upload_app.state.serving
         engine = SimpleNamespace(predict=broken)
-        small_upload_app.state.serving = Serving(real.settings, real.classifier, engine)  # type: ignore[arg-type]
+        small_upload_app.state.serving = dataclasses.replace(real, engine=engine)
         response = client.post("/v2/models/mnist/infer", json={"inputs": [pixels]})
     assert response.status_code == 500
     assert response.json() == {"error": "internal error; see the server log"}

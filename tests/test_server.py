@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests import servers
 from training.data import Mnist
 
 pytestmark = pytest.mark.server
@@ -83,3 +84,16 @@ def test_server_refusal_never_serves(
     refused_startups: dict[str, subprocess.CompletedProcess[str]], case: str
 ) -> None:
     assert "Uvicorn running on" not in refused_startups[case].stderr
+
+
+def test_server_prints_only_json_lines(tmp_path: Path, digit_png: bytes) -> None:
+    """TensorFlow's native start-up lines (absl, oneDNN) included: a log shipper parses all."""
+    with servers.running(tmp_path) as server:
+        with httpx.Client(base_url=server.url, timeout=30, trust_env=False) as http:
+            assert http.post("/predict", files={"file": ("d.png", digit_png)}).status_code == 200
+        server.process.send_signal(signal.SIGTERM)
+        server.process.wait(timeout=60)
+    lines = server.log.read_text().splitlines()
+    assert any("Application startup complete" in line for line in lines)
+    for line in lines:
+        assert isinstance(json.loads(line), dict), line

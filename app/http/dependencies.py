@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from app.imaging.decoder import Decoder
 from app.inference.batching import BatchingEngine
 from app.inference.classifier import Classifier
 from app.settings import Settings
@@ -21,6 +22,7 @@ class Serving:
     settings: Settings
     classifier: Classifier
     engine: BatchingEngine
+    decoder: Decoder
 
 
 async def get_settings(request: Request) -> Settings:
@@ -35,6 +37,11 @@ async def get_engine(request: Request) -> BatchingEngine:
     return request.app.state.serving.engine  # type: ignore[no-any-return]
 
 
+async def get_decoder(request: Request) -> Decoder:
+    return request.app.state.serving.decoder  # type: ignore[no-any-return]
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ClassifierDep = Annotated[Classifier, Depends(get_classifier)]
 EngineDep = Annotated[BatchingEngine, Depends(get_engine)]
+DecoderDep = Annotated[Decoder, Depends(get_decoder)]

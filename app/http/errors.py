@@ -1,16 +1,17 @@
 """Domain errors -> HTTP responses, in one place; and the error responses documented per route."""
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
+from starlette.types import Scope
 
 from app.http.forms import FormError
-from app.http.middleware import error_body
 from app.http.schemas import ErrorResponse
 from app.imaging.preprocessing import (
     EmptyImage,
@@ -24,6 +25,32 @@ from app.inference.batching import Overloaded
 from app.protocol.oip import ProtocolError
 
 logger = logging.getLogger(__name__)
+PROTOCOL_PREFIX = "/v2"  # the Open Inference Protocol's routes answer errors as {"error": ...}
+
+
+def route_path(scope: Scope) -> str:
+    """The path the app routes on: the request path without the proxy's `root_path` prefix."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
+
+
+def protocol_route(path: str) -> bool:
+    """True for a route path of the Open Inference Protocol (errors as `{"error": ...}`)."""
+    return path == PROTOCOL_PREFIX or path.startswith(PROTOCOL_PREFIX + "/")
+
+
+def error_body(scope: Scope, message: str) -> dict[str, str]:
+    """An error in the route's format, for every error this service answers: the Open Inference
+    Protocol's `{"error": message}` under /v2, FastAPI's `{"detail": message}` elsewhere."""
+    return {"error" if protocol_route(route_path(scope)) else "detail": message}
+
+
+def error_response(
+    request: Request, message: str, status: int, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(error_body(request.scope, message), status_code=status, headers=headers)
+
 
 IMAGE_ERROR_STATUS: dict[type[ImageError], int] = {
     EmptyImage: 400,
@@ -75,41 +102,49 @@ def describe_validation_errors(errors: Sequence[Any]) -> str:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    return JSONResponse({"detail": describe_validation_errors(exc.errors())}, status_code=422)
+    return error_response(request, describe_validation_errors(exc.errors()), 422)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code in (204, 304):  # no body allowed
+        return Response(status_code=exc.status_code, headers=exc.headers)
+    return error_response(request, str(exc.detail), exc.status_code, exc.headers)
 
 
 async def _form_error(request: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": str(exc)}, status_code=422)
+    return error_response(request, str(exc), 422)
 
 
 async def _image_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ImageError)
-    return JSONResponse({"detail": str(exc)}, status_code=image_error_status(exc))
+    return error_response(request, str(exc), image_error_status(exc))
 
 
 async def _overloaded(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, Overloaded)
     headers = {"Retry-After": str(exc.retry_after)}
-    return JSONResponse({"detail": str(exc)}, status_code=503, headers=headers)
+    return error_response(request, str(exc), 503, headers)
 
 
 async def _protocol_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ProtocolError)  # the /v2 routes: the protocol's {"error": ...} format
-    return JSONResponse({"error": str(exc)}, status_code=exc.status, headers=exc.headers)
+    assert isinstance(exc, ProtocolError)
+    return error_response(request, str(exc), exc.status, exc.headers)
 
 
 async def _client_gone(request: Request, exc: Exception) -> JSONResponse:
     # Nobody reads this answer; it only keeps a departed client out of the internal-error log.
     detail = "the client disconnected before the request body was complete"
-    return JSONResponse({"detail": detail}, status_code=400)
+    return error_response(request, detail, 400)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
-    return JSONResponse(error_body(request.scope, INTERNAL_ERROR), status_code=500)
+    return error_response(request, INTERNAL_ERROR, 500)
 
 
 def register_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(FormError, _form_error)
     app.add_exception_handler(ImageError, _image_error)

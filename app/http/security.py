@@ -8,7 +8,8 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.http.middleware import error_body, route_path, send_json
+from app.http.errors import error_body, protocol_route, route_path
+from app.http.middleware import send_json
 from app.http.schemas import ErrorResponse, ProtocolErrorResponse
 
 logger = logging.getLogger(__name__)
@@ -115,8 +116,7 @@ def document_api_key(app: FastAPI) -> None:
         for path, operations in schema.get("paths", {}).items():
             if is_public(path):
                 continue
-            body = error_body({"path": path}, "")
-            model = ProtocolErrorResponse if "error" in body else ErrorResponse
+            model = ProtocolErrorResponse if protocol_route(path) else ErrorResponse
             unauthorized = {
                 "description": "missing or wrong API key",
                 "content": {

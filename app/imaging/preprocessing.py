@@ -61,8 +61,6 @@ class NoInk(ImageError):
 @dataclass(frozen=True)
 class PreparedImage:
     pixels: NDArray[np.uint8]  # (28, 28), MNIST convention: light digit on black
-    format: str
-    size: tuple[int, int]  # width, height of the upload
     normalized: bool  # False when the upload already was an MNIST-style 28x28 digit
 
     def vector(self) -> NDArray[np.float32]:
@@ -72,12 +70,9 @@ class PreparedImage:
 
 def prepare_image(data: bytes, *, max_pixels: int, normalize: bool = True) -> PreparedImage:
     """Decode an upload and turn it into the 28x28 uint8 digit the model was trained on."""
-    gray = small_gray_png(data, max_pixels)  # the common upload, ~10x faster than Pillow
-    if gray is not None:
-        format_name, size = "PNG", (gray.shape[1], gray.shape[0])
-    else:
-        image, format_name = decode_image(data, max_pixels=max_pixels)
-        size = image.size
+    gray = small_gray_png(data, max_pixels)  # the common upload, decoded without Pillow
+    if gray is None:
+        image, _ = decode_image(data, max_pixels=max_pixels)
         gray = to_grayscale(shrink(image))
     if is_mnist_digit(gray):
         pixels, normalized = gray, False
@@ -86,7 +81,7 @@ def prepare_image(data: bytes, *, max_pixels: int, normalize: bool = True) -> Pr
     else:
         _ink(gray)  # a blank image is NoInk with normalisation off too
         pixels, normalized = resize_plain(gray), False
-    return PreparedImage(pixels, format_name, size, normalized)
+    return PreparedImage(pixels, normalized)
 
 
 def decode_image(data: bytes, *, max_pixels: int) -> tuple[Image.Image, str]:

@@ -67,10 +67,6 @@ class BatchingEngine:
         self._jobs: SimpleQueue[list[_Pending] | None] = SimpleQueue()
         self._thread: threading.Thread | None = None
 
-    @property
-    def queued_rows(self) -> int:
-        return self._queued_rows
-
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._thread = threading.Thread(target=self._work, name="inference", daemon=True)

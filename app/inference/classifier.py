@@ -2,16 +2,18 @@
 
 Two runtimes execute the same Keras model, both TensorFlow's own: `litert` (the default) converts
 it with TensorFlow's LiteRT converter at load time and runs it in LiteRT's interpreter (XNNPACK
-kernels, ~0.1 ms for one image); `tensorflow` calls a traced graph of it (~0.5 ms for one image).
-`python -m bench.forward` measures both against Keras' `predict`.
+kernels); `tensorflow` calls a traced graph of it. `python -m bench.forward` measures both
+against Keras' `predict` (README, Performance).
 """
 
 import contextlib
 import io
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Literal
 
 import numpy as np
@@ -19,6 +21,7 @@ from numpy.typing import NDArray
 
 from app.imaging.pixels import INPUT_SIZE, NUM_CLASSES
 from app.inference.model_file import ModelInfo, ModelLoadError, check_model_file, read_info
+from app.logs import native_stderr_logged
 
 logger = logging.getLogger(__name__)
 
@@ -26,10 +29,18 @@ Runtime = Literal["litert", "tensorflow"]
 Forward = Callable[[NDArray[np.float32]], NDArray[np.float32]]
 
 
+def import_tensorflow() -> ModuleType:
+    """TensorFlow, imported once, its native start-up lines logged as JSON like every other."""
+    if "tensorflow" not in sys.modules:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        with native_stderr_logged("tensorflow"):
+            import tensorflow  # noqa: F401
+    return sys.modules["tensorflow"]
+
+
 def configure_threads(threads: int) -> None:
     """Bound TensorFlow's thread pools; call before TensorFlow runs any op."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     try:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
@@ -46,7 +57,7 @@ class Classifier:
     ) -> None:
         self.info = info
         self.runtime = runtime
-        self._model = model
+        # Only the forward function is kept: the Keras model is dropped once LiteRT has it.
         make = litert_forward if runtime == "litert" else tensorflow_forward
         self._forward = make(model, threads)
 
@@ -60,7 +71,7 @@ class Classifier:
     ) -> "Classifier":
         """Load and validate a `.keras` model; raise ModelLoadError naming path and setting."""
         check_model_file(path, setting)
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        import_tensorflow()
         import keras
 
         try:
@@ -81,10 +92,6 @@ class Classifier:
         classifier.warm()
         return classifier
 
-    @property
-    def keras_model(self) -> Any:
-        return self._model
-
     def predict(self, batch: NDArray[np.float32]) -> NDArray[np.float32]:
         """Probabilities float32 (N, 10) for a float32 batch (N, 784) in [0, 1]."""
         return self._forward(batch)
@@ -98,7 +105,7 @@ class Classifier:
 
 def tensorflow_forward(model: Any, threads: int) -> Forward:
     """The model traced once for every batch size and called as a concrete function: no Keras
-    predict() loop, no retracing checks (~30 % faster than calling the tf.function). `threads`
+    predict() loop, no retracing checks (faster than calling the tf.function). `threads`
     is set process-wide by `configure_threads`."""
     import tensorflow as tf
 

@@ -1,34 +1,27 @@
 """POST /predict and POST /predict/batch: images in, digit probabilities out."""
 
 import base64
-import logging
 
 import numpy as np
-from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from app.http.decoding import decode_off_loop, is_heavy
 from app.http.dependencies import Serving
 from app.http.errors import INTERNAL_ERROR, PREDICT_ERRORS, image_error_status
 from app.http.forms import FormError, FormPart, multipart_boundary, parse_multipart, query_flag
 from app.http.routes.direct import DirectRoute
 from app.http.schemas import BatchItem, BatchPrediction, ItemError, ModelRef, Prediction
-from app.imaging.png import declared_png_pixels
 from app.imaging.preprocessing import (
     ImageError,
     PreparedImage,
     encode_png,
-    prepare_image,
 )
 from app.inference.model_file import ModelInfo
-
-logger = logging.getLogger(__name__)
 
 # The hot paths: each endpoint reads its own request (app.http.forms) and finds what the lifespan
 # built in app.state.serving (tests swap it there), so FastAPI resolves nothing per request.
 router = APIRouter(tags=["prediction"], route_class=DirectRoute)
-INLINE_MAX_PIXELS = 128 * 128
 # Bodies up to this size are split on the event loop (at most ~0.5 ms even when built to be
 # slow); larger ones in a thread: 1000 parts with the most header text allowed take ~20 ms.
 INLINE_PARSE_MAX_BYTES = 16 * 1024
@@ -85,28 +78,6 @@ def to_prediction(
     )
 
 
-async def prepare(app: FastAPI, serving: Serving, data: bytes, normalize: bool) -> PreparedImage:
-    """Preprocess an upload: small ones (28x28 PNGs) inline, where a thread hop costs more."""
-    settings = serving.settings
-    # Only a PNG whose header says it is small: a 2 KB PNG can declare 4000x4000 pixels, and
-    # decoding it here would stall every other request for ~0.1-0.3 s.
-    pixels = declared_png_pixels(data)
-    if (
-        len(data) <= settings.inline_decode_max_bytes
-        and pixels is not None
-        and pixels <= INLINE_MAX_PIXELS
-    ):
-        return prepare_image(data, max_pixels=settings.max_image_pixels, normalize=normalize)
-    return await decode_off_loop(
-        app,
-        is_heavy(data),
-        prepare_image,
-        data,
-        max_pixels=settings.max_image_pixels,
-        normalize=normalize,
-    )
-
-
 def json_response(model: Prediction | BatchPrediction) -> Response:
     """Serialise with pydantic-core directly; the model was validated when it was built."""
     return Response(model.model_dump_json(), media_type="application/json")
@@ -123,7 +94,7 @@ async def predict(request: Request) -> Response:
     serving: Serving = request.app.state.serving
     normalize, include_image = read_flags(request)
     parts = fields(await read_form(request), "file")
-    prepared = await prepare(request.app, serving, parts[0].data, normalize)
+    prepared = await serving.decoder.prepare(parts[0].data, normalize)
     probabilities = (await serving.engine.predict(prepared.vector()[np.newaxis]))[0]
     result = to_prediction(probabilities, serving.classifier.info, prepared, include_image)
     request.state.prediction = (result.digit, round(result.confidence, 4))
@@ -153,22 +124,6 @@ def fields(parts: list[FormPart], name: str) -> list[FormPart]:
     return found
 
 
-def _prepare_all(
-    payloads: list[bytes], max_pixels: int, normalize: bool
-) -> list[PreparedImage | ItemError]:
-    """Each upload prepared, or its error: one bad image never fails the others."""
-    results: list[PreparedImage | ItemError] = []
-    for index, data in enumerate(payloads):
-        try:
-            results.append(prepare_image(data, max_pixels=max_pixels, normalize=normalize))
-        except ImageError as exc:
-            results.append(ItemError(status=image_error_status(exc), detail=str(exc)))
-        except Exception:  # a bug: that item's 500, logged; the others are still answered
-            logger.exception("unhandled error preparing batch item %d", index)
-            results.append(ItemError(status=500, detail=INTERNAL_ERROR))
-    return results
-
-
 @router.post(
     "/predict/batch",
     summary="Classify several digit images in one call",
@@ -186,10 +141,7 @@ async def predict_batch(request: Request) -> Response:
             413, f"{len(files)} files in one batch; the limit is {settings.max_batch_files}"
         )
     payloads = [upload.data for upload in files]
-    heavy = any(is_heavy(data) for data in payloads)
-    prepared = await decode_off_loop(
-        request.app, heavy, _prepare_all, payloads, settings.max_image_pixels, normalize
-    )
+    prepared = await serving.decoder.prepare_all(payloads, normalize)
     good = [item for item in prepared if isinstance(item, PreparedImage)]
     probabilities = iter(
         await serving.engine.predict(np.stack([item.vector() for item in good])) if good else ()
@@ -197,8 +149,10 @@ async def predict_batch(request: Request) -> Response:
     results = []
     for index, (upload, item) in enumerate(zip(files, prepared, strict=True)):
         entry = BatchItem(index=index, filename=upload.filename)
-        if isinstance(item, ItemError):
-            entry.error = item
+        if isinstance(item, ImageError):
+            entry.error = ItemError(status=image_error_status(item), detail=str(item))
+        elif isinstance(item, Exception):  # a bug, logged by the decoder: this item's 500 only
+            entry.error = ItemError(status=500, detail=INTERNAL_ERROR)
         else:
             entry.prediction = to_prediction(next(probabilities), info, item, include_image)
         results.append(entry)

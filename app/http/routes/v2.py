@@ -10,12 +10,11 @@ import numpy as np
 from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import JSONResponse
 from numpy.typing import NDArray
-from starlette.concurrency import run_in_threadpool
 
 from app import __version__
-from app.http.decoding import decode_off_loop, is_heavy
-from app.http.dependencies import ClassifierDep, EngineDep, SettingsDep
+from app.http.dependencies import ClassifierDep, DecoderDep, EngineDep, SettingsDep
 from app.http.schemas import ProtocolErrorResponse
+from app.imaging.decoder import Decoder, is_heavy
 from app.inference.batching import Overloaded
 from app.protocol import oip
 from app.settings import Settings
@@ -97,19 +96,16 @@ async def model_ready(request: Request, version: VersionDep) -> JSONResponse:
 
 
 async def _decode(
-    request: Request, body: bytes, settings: Settings
+    decoder: Decoder, body: bytes, header_length: str | None, settings: Settings
 ) -> tuple[oip.InferRequest, NDArray[np.float32]]:
-    """Parse off the event loop; then decode the images, if any, in their decode lane."""
-    header_length = request.headers.get(oip.HEADER_LENGTH)
-    parsed = await run_in_threadpool(
+    """Parse on the decoder's threads; then the images, if any, in their decode lane."""
+    parsed = await decoder.run(
         oip.parse_infer_request, body, header_length, settings.max_batch_files
     )
     if parsed.pixels is not None:
         return parsed, parsed.pixels
     heavy = any(is_heavy(image) for image in parsed.images)
-    rows = await decode_off_loop(
-        request.app, heavy, oip.request_rows, parsed, settings.max_image_pixels
-    )
+    rows = await decoder.run(oip.request_rows, parsed, settings.max_image_pixels, heavy=heavy)
     return parsed, rows
 
 
@@ -121,11 +117,17 @@ async def _decode(
 )
 @router.post(f"{VERSIONED}/infer", include_in_schema=False)
 async def infer(
-    request: Request, version: VersionDep, engine: EngineDep, settings: SettingsDep
+    request: Request,
+    version: VersionDep,
+    engine: EngineDep,
+    decoder: DecoderDep,
+    settings: SettingsDep,
 ) -> Response:
     if request.headers.get("content-encoding", "identity") != "identity":
         raise oip.ProtocolError("compressed request bodies are not supported", 415)
-    parsed, rows = await _decode(request, await request.body(), settings)
+    body = await request.body()
+    header_length = request.headers.get(oip.HEADER_LENGTH)
+    parsed, rows = await _decode(decoder, body, header_length, settings)
     try:
         probabilities = await engine.predict(rows)
     except Overloaded as exc:
