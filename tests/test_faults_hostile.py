@@ -60,6 +60,9 @@ HOSTILE = {
     "header-64mb": Hostile(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ", streamed=64 * 2**20),
     "header-fields-100k": Hostile(b"GET /healthz HTTP/1.1\r\n" + b"X: y\r\n" * 100_000 + b"\r\n"),
     "jpeg-30000-scans-twice": Hostile(upload(jpeg_scans(1000, 30_000)), at_once=2),
+    # The costliest JPEG still accepted: 16 megapixels, 64 scans. The heavy decode lane keeps
+    # a thread free for ordinary uploads however many of these arrive.
+    "jpeg-64-scans-16mpx-thrice": Hostile(upload(jpeg_scans(4000, 64)), at_once=3),
     "sparse-png-batch": Hostile(
         http(
             multipart(part(b"files", png(SPARSE)), part(b"files", DIGIT_28)), path=b"/predict/batch"

@@ -1,12 +1,13 @@
 """uvicorn's httptools protocol with a bound on each request's head: 431 past it.
 
-httptools (llhttp) has no limit on a request line or its headers, and joins the pieces of a long
-header value as they arrive: one 64 MB header took ~10 s of the event loop before any route or
-key check ran. uvicorn bounds heads only for h11 (`h11_max_incomplete_event_size`), which is
-several times slower per request. This subclass, passed to uvicorn by its import string (as
-`--http` takes one), feeds the parser no more head bytes than MAX_HEAD_BYTES and refuses a head
-of more than MAX_HEADERS fields, so a head costs at most ~1 ms whatever the client sends.
-Limits as Apache's (100 fields) and between Node's (16 KB) and Go's (1 MB) head sizes.
+httptools (llhttp) has no limit on a request line or its headers, and joins the pieces of a
+long header value as they arrive, on the event loop, before any route or key check runs
+(figures in docs/reliability.md). uvicorn bounds heads only for h11
+(`h11_max_incomplete_event_size`), which is several times slower per request. This subclass,
+passed to uvicorn by its import string (as `--http` takes one), feeds the parser no more head
+bytes than MAX_HEAD_BYTES + 1 and refuses a head of more than MAX_HEADERS fields, so what a head
+costs is bounded whatever the client sends. Limits as Apache's (100 fields) and between Node's
+(16 KB) and Go's (1 MB) head sizes.
 """
 
 import asyncio

@@ -5,11 +5,11 @@ costs, so it is decoded on the event loop. Everything else runs in the decoder's
 their limiter bounds how many uploads are decoded (and held in memory) at once, and leaves the
 process's default thread pool (static files, the metrics scrape) to everything else.
 
-An upload whose header declares at most HEAVY_PIXELS pixels decodes in tens of milliseconds.
-Anything else (more pixels, or a format whose size is unknown before decoding) may take up to
-about a second, and also needs a slot of a second limiter with one thread fewer: however many
-such uploads arrive, one decode thread stays free for ordinary ones (with a single decode
-thread nothing can be kept back).
+An upload whose header declares at most HEAVY_PIXELS pixels decodes quickly. Anything else
+(more pixels, or a format whose size is unknown before decoding) may take far longer, and also
+needs a slot of a second limiter with one thread fewer: however many such uploads arrive, one
+decode thread stays free for ordinary ones (with a single decode thread nothing can be kept
+back).
 """
 
 import logging

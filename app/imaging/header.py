@@ -1,4 +1,4 @@
-"""What an upload's header declares, read in microseconds without decoding anything."""
+"""What an upload's header declares, read without decoding anything."""
 
 from app.imaging.jpeg import SOI, jpeg_size
 from app.imaging.png import declared_png_pixels

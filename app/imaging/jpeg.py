@@ -2,7 +2,7 @@
 
 A progressive JPEG spreads its coefficients over scans, and libjpeg passes over the whole image
 once per scan. A scan can be a few bytes (one end-of-band run covering every block), so a 5 MB
-file can hold thousands of them and take over a minute to decode (libjpeg-turbo's report
+file can hold tens of thousands of them and decode for minutes (libjpeg-turbo's report
 LJT-01-003: the only defence is to refuse files with more scans than images really have).
 Pillow has no setting for it, so the scans are counted here, before Pillow sees the file:
 libjpeg's own progressions have 6 (gray) or 10 (colour) scans, mozjpeg's a few more.
@@ -41,7 +41,7 @@ def jpeg_layout(
 ) -> JpegLayout:
     """The frame size and scan count of a JPEG; JpegLimit past `max_scans` scans or
     `max_segments` segments. A damaged structure ends the walk quietly: Pillow words that error.
-    `frame_only` stops at the frame header: a few µs, no scan searched."""
+    `frame_only` stops at the frame header: no scan is searched."""
     size: tuple[int, int] | None = None
     scans = segments = 0
     position = len(SOI) if data.startswith(SOI) else len(data)
@@ -79,7 +79,7 @@ def jpeg_layout(
 
 def jpeg_size(data: bytes, max_segments: int = 32) -> tuple[int, int] | None:
     """Width and height from a JPEG's frame header, if it comes within `max_segments` segments
-    (as in every encoder's output); None otherwise. A few µs: nothing after it is read."""
+    (as in every encoder's output); None otherwise. Nothing after it is read."""
     try:
         return jpeg_layout(data, max_segments=max_segments, frame_only=True).size
     except JpegLimit:

@@ -3,7 +3,7 @@
 Python's json parser recurses once per level: a 2 KB body of 1000 `[` raised RecursionError,
 and a few hundred levels would reach every recursive step after it (error messages, numpy).
 Here escapes go, every byte but quotes and brackets is deleted, and brackets outside strings
-are summed cumulatively: C speed throughout (~0.1 s for the worst 5 MB), no recursion.
+are summed cumulatively: linear, at C speed, with no recursion.
 """
 
 import numpy as np

@@ -22,8 +22,8 @@ from app.inference.model_file import ModelInfo
 # The hot paths: each endpoint reads its own request (app.http.forms) and finds what the lifespan
 # built in app.state.serving (tests swap it there), so FastAPI resolves nothing per request.
 router = APIRouter(tags=["prediction"], route_class=DirectRoute)
-# Bodies up to this size are split on the event loop (at most ~0.5 ms even when built to be
-# slow); larger ones in a thread: 1000 parts with the most header text allowed take ~20 ms.
+# Bodies up to this size are split on the event loop, cheap even when built to be slow; larger
+# ones (up to 1000 parts with the most header text allowed) in a thread.
 INLINE_PARSE_MAX_BYTES = 16 * 1024
 
 NORMALIZE_TEXT = (
