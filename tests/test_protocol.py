@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from app import __main__ as entry
-from app.http.protocol import MAX_HEAD_BYTES, MAX_HEADERS
+from app.http.protocol import MAX_HEAD_BYTES, MAX_HEADERS, MAX_URL_BYTES
 from tests import servers
 from tests.fuzz_requests import http, multipart, part
 from tests.loadgen import DIGIT_28, PHOTO
@@ -73,24 +73,33 @@ def test_head_at_the_limit_is_served(url: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("request_bytes", "reason"),
+    ("request_bytes", "status", "reason"),
     [
-        (get(extra=padding(MAX_HEAD_BYTES + 10)), f"over {MAX_HEAD_BYTES} bytes"),
+        (get(extra=padding(MAX_HEAD_BYTES + 10)), 431, f"over {MAX_HEAD_BYTES} bytes"),
         (
             get(extra=b"X-One: " + b"v" * 10 * MAX_HEAD_BYTES + b"\r\n"),
+            431,
             f"over {MAX_HEAD_BYTES} bytes",
         ),
-        (get(path=b"/healthz?" + b"q" * (MAX_HEAD_BYTES + 1)), f"over {MAX_HEAD_BYTES} bytes"),
-        (get(extra=b"X: y\r\n" * MAX_HEADERS), f"over {MAX_HEADERS} header fields"),
-        (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX: " + b"y" * (MAX_HEAD_BYTES + 1), "bytes"),
+        (get(extra=b"X: y\r\n" * MAX_HEADERS), 431, f"over {MAX_HEADERS} header fields"),
+        (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX: " + b"y" * (MAX_HEAD_BYTES + 1), 431, "bytes"),
+        (get(path=b"/healthz?" + b"a=1&" * 32_000), 414, f"over {MAX_URL_BYTES} bytes"),
+        (b"GET /" + b"p" * 10 * MAX_HEAD_BYTES, 414, f"over {MAX_URL_BYTES} bytes"),
     ],
-    ids=["headers", "one-header", "url", "fields", "never-ending"],
+    ids=["headers", "one-header", "fields", "never-ending", "query-32k-params", "endless-path"],
 )
-def test_head_over_the_limits_is_431_json(url: str, request_bytes: bytes, reason: str) -> None:
+def test_head_over_the_limits_is_refused_json(
+    url: str, request_bytes: bytes, status: int, reason: str
+) -> None:
     started = time.perf_counter()
-    [(status, body)] = exchange(url, request_bytes)
-    assert (status, time.perf_counter() - started < 1.0) == (431, True)
+    [(answered, body)] = exchange(url, request_bytes)
+    assert (answered, time.perf_counter() - started < 1.0) == (status, True)
     assert reason in json.loads(body)["detail"]
+
+
+def test_target_at_the_limit_is_served(url: str) -> None:
+    path = b"/healthz?q=" + b"q" * (MAX_URL_BYTES - len(b"/healthz?q="))
+    assert exchange(url, get(path=path))[0][0] == 200
 
 
 def test_fields_at_the_limit_are_served(url: str) -> None:

@@ -1,17 +1,19 @@
-"""uvicorn's httptools protocol with a bound on each request's head: 431 past it.
+"""uvicorn's httptools protocol with a bound on each request's head: 431 (or 414) past it.
 
 httptools (llhttp) has no limit on a request line or its headers, and joins the pieces of a
 long header value as they arrive, on the event loop, before any route or key check runs
 (figures in docs/reliability.md). uvicorn bounds heads only for h11
-(`h11_max_incomplete_event_size`), which is several times slower per request. This subclass,
-passed to uvicorn by its import string (as `--http` takes one), feeds the parser no more head
-bytes than MAX_HEAD_BYTES + 1 and refuses a head of more than MAX_HEADERS fields, so what a head
-costs is bounded whatever the client sends. Limits as Apache's (100 fields) and between Node's
-(16 KB) and Go's (1 MB) head sizes.
+(`h11_max_incomplete_event_size`), which costs about a third more CPU per request. This
+subclass, passed to uvicorn by its import string (as `--http` takes one), feeds the parser no
+more head bytes than MAX_HEAD_BYTES + 1 and refuses a head of more than MAX_HEADERS fields or a
+target of more than MAX_URL_BYTES, so what a head costs is bounded whatever the client sends.
+The limits are Apache's for fields and the request line; the head size lies between Node's
+(16 KB) and Go's (1 MB).
 """
 
 import asyncio
 import json
+from http import HTTPStatus
 from typing import Any
 
 from uvicorn.config import Config
@@ -20,6 +22,9 @@ from uvicorn.server import ServerState
 
 MAX_HEAD_BYTES = 128 * 1024  # request line and headers
 MAX_HEADERS = 100
+# The request line's target, as Apache's LimitRequestLine: a longer query string would cost its
+# parser (Starlette's QueryParams) tens of milliseconds on the event loop.
+MAX_URL_BYTES = 8 * 1024
 HEAD_SLICE = 16 * 1024  # a head is parsed this much at a time
 
 
@@ -41,7 +46,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.in_head = True  # until a request's headers are complete, and again after it
         self.head_bytes = 0  # bytes fed while in a head, since the last request ended
         self.header_count = 0
-        self.refusal: str | None = None
+        self.refusal: tuple[int, str] | None = None
 
     def data_received(self, data: bytes) -> None:
         start = 0
@@ -57,7 +62,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             if self.transport.is_closing() or self.transport.get_protocol() is not self:
                 return
             if self.in_head and self.head_bytes > MAX_HEAD_BYTES:
-                self.refuse(f"the request line and headers are over {MAX_HEAD_BYTES} bytes")
+                self.refuse(431, f"the request line and headers are over {MAX_HEAD_BYTES} bytes")
                 return
         if start < len(data):
             super().data_received(data[start:] if start else data)
@@ -66,11 +71,17 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self.in_head, self.header_count = True, 0
 
+    def on_url(self, url: bytes) -> None:
+        super().on_url(url)
+        if len(self.url) > MAX_URL_BYTES:
+            self.refusal = (414, f"the request target is over {MAX_URL_BYTES} bytes")
+            raise HeadTooLarge(self.refusal[1])
+
     def on_header(self, name: bytes, value: bytes) -> None:
         self.header_count += 1
         if self.header_count > MAX_HEADERS:
-            self.refusal = f"the request has over {MAX_HEADERS} header fields"
-            raise HeadTooLarge(self.refusal)
+            self.refusal = (431, f"the request has over {MAX_HEADERS} header fields")
+            raise HeadTooLarge(self.refusal[1])
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
@@ -83,16 +94,17 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def send_400_response(self, msg: str) -> None:
         if self.refusal is not None:  # the parser stopped at our HeadTooLarge
-            self.refuse(self.refusal)
+            self.refuse(*self.refusal)
         else:
             super().send_400_response(msg)
 
-    def refuse(self, reason: str) -> None:
-        """431 Request Header Fields Too Large, JSON as every error here, and close."""
+    def refuse(self, status: int, reason: str) -> None:
+        """431 Request Header Fields Too Large or 414 URI Too Long, JSON as every error here,
+        and close."""
         body = json.dumps({"detail": reason}).encode()
+        phrase = HTTPStatus(status).phrase.encode()
         self.transport.write(
-            b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-            b"content-type: application/json\r\n"
-            b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body)
+            b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\n"
+            b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (status, phrase, len(body), body)
         )
         self.transport.close()
