@@ -100,7 +100,9 @@ def test_api_key_not_needed_for_health_page_and_docs(keyed: TestClient, path: st
 
 
 # Issue 15, finding 7: behind a proxy prefix (uvicorn --root-path) the path the key check saw
-# began with the prefix, so the probes, the page and the docs answered 401.
+# began with the prefix, so the probes, the page and the docs answered 401. The proxy strips
+# the prefix and uvicorn puts it back in front of `path` (root_path "/mnist", path
+# "/mnist/healthz"): the scope TestClient builds for "/mnist/healthz" with this root_path.
 @pytest.fixture(scope="module")
 def keyed_under_prefix() -> Iterator[TestClient]:
     settings = Settings(model_path=SHIPPED_MODEL, api_key=KEY)
