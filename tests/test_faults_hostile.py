@@ -68,6 +68,11 @@ HOSTILE = {
             multipart(part(b"files", png(SPARSE)), part(b"files", DIGIT_28)), path=b"/predict/batch"
         )
     ),
+    "chunked-one-byte-chunks": Hostile(
+        http(b"", length=b"-", extra=b"Transfer-Encoding: chunked\r\n")
+        + b"".join(b"1\r\n%c\r\n" % byte for byte in multipart(part(b"file", b"\0" * 8192)))
+        + b"0\r\n\r\n"
+    ),
     "v2-json-1000-deep": Hostile(v2(b'{"inputs": ' + b"[" * 1000 + b"]" * 1000 + b"}")),
     "v2-header-length-5000-digits": Hostile(
         v2(b"{}", b"Inference-Header-Content-Length: " + b"9" * 5000 + b"\r\n")

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from app import __main__ as entry
-from app.http.protocol import MAX_HEAD_BYTES, MAX_HEADERS, MAX_URL_BYTES
+from app.http.protocol import MAX_CHUNKS, MAX_HEAD_BYTES, MAX_HEADERS, MAX_URL_BYTES
 from tests import servers
 from tests.fuzz_requests import http, multipart, part
 from tests.loadgen import DIGIT_28, PHOTO
@@ -128,3 +128,26 @@ def test_keep_alive_connection_counts_each_head_afresh(url: str) -> None:
 def test_python_m_app_runs_the_bounded_protocol() -> None:
     assert entry.http_options() == {"http": entry.BOUNDED_HTTPTOOLS}
     assert entry.H11_MAX_HEAD_BYTES == MAX_HEAD_BYTES
+
+
+def chunked(body: bytes, size: int) -> bytes:
+    """A multipart upload to /predict with its body sent in `size`-byte chunks."""
+    pieces = [body[i : i + size] for i in range(0, len(body), size)]
+    encoded = b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for piece in pieces) + b"0\r\n\r\n"
+    head = http(b"", length=b"-", extra=b"Transfer-Encoding: chunked\r\n")
+    return head + encoded
+
+
+def test_chunked_upload_is_served(url: str) -> None:
+    body = multipart(part(b"file", PHOTO), part(b"pad", b"x" * 200_000, None))
+    [(status, answer)] = exchange(url, chunked(body, 1024))  # ~200 chunks
+    assert status == 200, answer
+
+
+def test_chunked_body_of_tiny_chunks_is_413(url: str) -> None:
+    """Each chunk costs a Python call on the event loop: one-byte chunks were ~50 ms per read."""
+    body = multipart(part(b"file", DIGIT_28 + b"\0" * 2 * MAX_CHUNKS))
+    started = time.perf_counter()
+    [(status, answer)] = exchange(url, chunked(body, 1))
+    assert (status, time.perf_counter() - started < 1.0) == (413, True)
+    assert f"over {MAX_CHUNKS} chunks" in json.loads(answer)["detail"]

@@ -25,11 +25,16 @@ MAX_HEADERS = 100
 # The request line's target, as Apache's LimitRequestLine: a longer query string would cost its
 # parser (Starlette's QueryParams) tens of milliseconds on the event loop.
 MAX_URL_BYTES = 8 * 1024
+# Chunks of one chunked body: each costs a Python call, and a body of one-byte chunks held the
+# event loop for tens of milliseconds per read. An upload of the largest size allowed needs
+# no more than this unless its chunks are under ~1 KiB.
+MAX_CHUNKS = 4096
 HEAD_SLICE = 16 * 1024  # a head is parsed this much at a time
 
 
 class HeadTooLarge(Exception):
-    """Raised in a parser callback: the parser stops there, and uvicorn calls send_400_response."""
+    """Raised in a parser callback: the parser stops there, and uvicorn calls send_400_response.
+    (Too many body chunks too: the same way out.)"""
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
@@ -46,6 +51,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.in_head = True  # until a request's headers are complete, and again after it
         self.head_bytes = 0  # bytes fed while in a head, since the last request ended
         self.header_count = 0
+        self.chunks = 0
         self.refusal: tuple[int, str] | None = None
 
     def data_received(self, data: bytes) -> None:
@@ -69,12 +75,18 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self.in_head, self.header_count = True, 0
+        self.in_head, self.header_count, self.chunks = True, 0, 0
 
     def on_url(self, url: bytes) -> None:
         super().on_url(url)
         if len(self.url) > MAX_URL_BYTES:
             self.refusal = (414, f"the request target is over {MAX_URL_BYTES} bytes")
+            raise HeadTooLarge(self.refusal[1])
+
+    def on_chunk_header(self) -> None:
+        self.chunks += 1
+        if self.chunks > MAX_CHUNKS:
+            self.refusal = (413, f"the request body comes in over {MAX_CHUNKS} chunks")
             raise HeadTooLarge(self.refusal[1])
 
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -99,8 +111,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             super().send_400_response(msg)
 
     def refuse(self, status: int, reason: str) -> None:
-        """431 Request Header Fields Too Large or 414 URI Too Long, JSON as every error here,
-        and close."""
+        """431 Request Header Fields Too Large, 414 URI Too Long or 413 Content Too Large, JSON
+        as every error here, and close."""
         body = json.dumps({"detail": reason}).encode()
         phrase = HTTPStatus(status).phrase.encode()
         self.transport.write(
