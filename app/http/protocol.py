@@ -38,7 +38,8 @@ class HeadTooLarge(Exception):
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
-    """HttpToolsProtocol that answers 431 and closes once a request's head passes the limits."""
+    """HttpToolsProtocol that answers 431 (414, 413) and closes once a request's head (target,
+    chunk count) passes the limits."""
 
     def __init__(
         self,
@@ -112,11 +113,21 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def refuse(self, status: int, reason: str) -> None:
         """431 Request Header Fields Too Large, 414 URI Too Long or 413 Content Too Large, JSON
-        as every error here, and close."""
-        body = json.dumps({"detail": reason}).encode()
-        phrase = HTTPStatus(status).phrase.encode()
-        self.transport.write(
-            b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\n"
-            b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (status, phrase, len(body), body)
-        )
+        as every error here, and close. Without the answer if another one is under way: in a
+        head, a pipelined request before this one may still be answering."""
+        cycle = self.cycle  # in a head: the previous request's; in a body: this request's
+        if self.in_head:
+            answerable = cycle is None or cycle.response_complete
+        else:
+            answerable = not cycle.response_started
+            cycle.disconnected = True  # what the app sends from now on goes nowhere
+            cycle.message_event.set()
+        if answerable:
+            body = json.dumps({"detail": reason}).encode()
+            phrase = HTTPStatus(status).phrase.encode()
+            self.transport.write(
+                b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\n"
+                b"content-length: %d\r\nconnection: close\r\n\r\n%s"
+                % (status, phrase, len(body), body)
+            )
         self.transport.close()
