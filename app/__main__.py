@@ -1,6 +1,7 @@
 """`python -m app`: run the service under uvicorn; flags override MNIST_API_* variables."""
 
 import argparse
+import importlib.util
 import os
 import signal
 import sys
@@ -19,6 +20,9 @@ if TYPE_CHECKING:
     import uvicorn
 
 APP = "app.main:create_app"
+# httptools, with each request's head bounded (app.http.protocol); uvicorn bounds h11 itself.
+BOUNDED_HTTPTOOLS = "app.http.protocol:BoundedHttpToolsProtocol"
+H11_MAX_HEAD_BYTES = 128 * 1024  # = app.http.protocol.MAX_HEAD_BYTES, which needs httptools
 # Spelled out, not imported from app.metrics: prometheus_client must not load before it is set.
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -94,6 +98,13 @@ def check_models(settings: Settings) -> None:
         )
 
 
+def http_options() -> dict[str, Any]:
+    """uvicorn's HTTP implementation, with a bound on request heads either way."""
+    if importlib.util.find_spec("httptools") is not None:
+        return {"http": BOUNDED_HTTPTOOLS}
+    return {"http": "h11", "h11_max_incomplete_event_size": H11_MAX_HEAD_BYTES}
+
+
 def exit_cleanly(signum: int, frame: FrameType | None) -> None:
     """uvicorn re-raises the SIGTERM it shut down for; the shutdown is done by then: exit 0."""
     raise SystemExit(0)
@@ -130,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         "access_log": False,
         "timeout_graceful_shutdown": 10,
         "server_header": False,  # no "server: uvicorn" on every answer
+        **http_options(),
     }
     with metrics_dir(settings.workers), state_dir(settings):
         if settings.workers == 1:

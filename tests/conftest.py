@@ -17,7 +17,7 @@ from training.data import DATA_ENV, Mnist, load_mnist
 
 ROOT = Path(__file__).resolve().parent.parent
 REPOSITORY = ROOT / "models"
-SHIPPED_MODEL = REPOSITORY / "mnist" / "1" / "model.keras"
+SHIPPED_MODEL = REPOSITORY / "mnist" / "2" / "model.keras"  # the newest: served by default
 NO_MNIST = f"${DATA_ENV} is not set: the real MNIST .npz is needed (tests never download it)"
 
 

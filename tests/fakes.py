@@ -18,6 +18,11 @@ def serving_with_engine(app: FastAPI, engine: Any) -> Serving:
     settings = app.state.settings
     info = ModelInfo("fake", "1", Path("fake.keras"), "0" * 64)
     served = Served(1, SimpleNamespace(info=info), engine, None)  # type: ignore[arg-type]
-    models = SimpleNamespace(lease=lambda version=None: nullcontext(served))
+    models = SimpleNamespace(
+        lease=lambda version=None: nullcontext(served),
+        get=lambda version=None: served,
+        versions=[1],
+        default=served,
+    )
     decoder = Decoder(1, settings.max_image_pixels)
     return Serving(settings, models, decoder)  # type: ignore[arg-type]

@@ -57,6 +57,12 @@ def http(
     return head + extra + b"\r\n" + body
 
 
+def v2(body: bytes, extra: bytes = b"") -> bytes:
+    """An Open Inference Protocol inference request: its errors are {"error": ...}."""
+    path = b"/v2/models/mnist/infer"
+    return http(body, path=path, content_type=b"application/json", extra=extra)
+
+
 # A body longer than its Content-Length leaves bytes that read as a broken next request; uvicorn
 # may refuse those (and close) before the app has answered the first one.
 LEFTOVER = (JSON, FRAMING)
@@ -124,6 +130,25 @@ def raw_cases(image: bytes) -> list[RawCase]:
         ),
         RawCase(
             "static-traversal-dots", http(b"", method=b"GET", path=b"/static/../../app/main.py")
+        ),
+        # Issue 15: unbounded parsing (findings 1, 4 and 5); each was seconds on the event
+        # loop or a 500. Bodies stay under the 5 MiB upload limit.
+        RawCase(
+            "disposition-5m-semicolons",
+            http(multipart(part(b'"file"' + b";" * 5_000_000, image))),
+        ),
+        RawCase("part-headers-100k-lines", http(multipart(b"X: y\r\n" * 100_000 + good))),
+        RawCase(
+            "content-type-30k-semicolons",
+            http(body, content_type=b"multipart/form-data; boundary=" + BOUNDARY + b";" * 30_000),
+        ),
+        RawCase("content-length-5000-digits", http(body, length=b"9" * 5000), (JSON, FRAMING)),
+        RawCase("v2-json-1000-deep", v2(b'{"inputs": ' + b"[" * 1000 + b"]" * 1000 + b"}")),
+        RawCase("v2-json-unclosed-1m-deep", v2(b'{"inputs": ' + b"[" * 1_000_000)),
+        RawCase("v2-json-int-5000-digits", v2(b'{"inputs": [1' + b"0" * 5000 + b"]}")),
+        RawCase(
+            "v2-header-length-5000-digits",
+            v2(b"{}", extra=b"Inference-Header-Content-Length: " + b"9" * 5000 + b"\r\n"),
         ),
         RawCase(
             "cut-mid-upload", http(body)[: len(http(body)) - len(body) // 2], (NONE,), hang_up=True

@@ -7,6 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.http.schemas import BatchPrediction
+from app.imaging import decoder
 from tests.conftest import SMALL_BATCH_FILES
 from tests.images import png
 from training.data import Mnist
@@ -109,3 +110,33 @@ def test_batch_over_the_limit_is_413(small_batch_client: TestClient, digit_png: 
     response = small_batch_client.post("/predict/batch", files=uploads)
     assert response.status_code == 413
     assert f"limit is {SMALL_BATCH_FILES}" in response.json()["detail"]
+
+
+SPARSE = png(np.where(np.eye(1000, dtype=bool), np.uint8(150), np.uint8(255)).astype(np.uint8))
+
+
+def test_batch_sparse_image_is_answered_with_the_others(client: TestClient, mnist: Mnist) -> None:
+    """Issue 15, finding 2: a faint hairline on a large sheet made the whole batch a 500."""
+    body = post_batch(
+        client, [upload("sparse.png", SPARSE), upload("d0.png", png(mnist.x_test[0]))]
+    )
+    assert [r["error"] for r in body["results"]] == [None, None]
+    assert body["results"][1]["prediction"]["digit"] == int(mnist.y_test[0])
+
+
+def test_batch_unexpected_error_is_that_items_500(
+    client: TestClient, mnist: Mnist, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = decoder.prepare_image
+
+    def broken_on_garbage(data: bytes, **options: Any) -> Any:
+        if data == b"trigger":
+            raise IndexError("index 0 is out of bounds for axis 0 with size 0")
+        return real(data, **options)
+
+    monkeypatch.setattr(decoder, "prepare_image", broken_on_garbage)
+    good = upload("d0.png", png(mnist.x_test[0]))
+    body = post_batch(client, [good, upload("bug.png", b"trigger"), good])
+    errors = [r["error"] for r in body["results"]]
+    assert errors == [None, {"status": 500, "detail": "internal error; see the server log"}, None]
+    assert body["results"][2]["prediction"]["digit"] == int(mnist.y_test[0])

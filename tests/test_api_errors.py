@@ -200,6 +200,16 @@ def test_body_limit_by_content_length_reads_nothing(small_upload_app: FastAPI) -
     assert (status, read) == (413, 0)
 
 
+@pytest.mark.parametrize("digits", [19, 5000])
+def test_body_limit_content_length_of_many_digits_is_413(
+    small_upload_app: FastAPI, digits: int
+) -> None:
+    """Issue 15, finding 5: int() refuses over 4,300 digits, and the guard answered 500."""
+    declared = (b"content-length", b"9" * digits)
+    status, read = run_asgi(small_upload_app, [MULTIPART, declared], endless_upload())
+    assert (status, read) == (413, 0)
+
+
 def test_body_limit_while_streaming_stops_reading_past_the_limit(
     small_upload_app: FastAPI,
 ) -> None:

@@ -2,6 +2,8 @@
 
 import io
 import threading
+import time
+from functools import partial
 
 import anyio
 import anyio.to_thread
@@ -10,8 +12,9 @@ import pytest
 from PIL import Image
 
 from app.imaging import decoder as decoder_module
-from app.imaging.decoder import INLINE_MAX_BYTES, Decoder, decodes_inline
+from app.imaging.decoder import HEAVY_PIXELS, INLINE_MAX_BYTES, Decoder, decodes_inline, is_heavy
 from app.imaging.preprocessing import ImageError, NoInk, PreparedImage
+from tests.fuzz_corpus import digit, encode, gif, jpeg_scans, png, tiff
 
 MAX_PIXELS = 16_000_000
 
@@ -124,3 +127,72 @@ def test_decoder_prepare_all_keeps_each_items_error() -> None:
     assert [type(item) for item in results[::3]] == [PreparedImage, PreparedImage]
     assert isinstance(results[1], NoInk)
     assert isinstance(results[2], ImageError)
+
+
+# Issue 15, finding 3: two hostile JPEGs held both decode threads for minutes, and every other
+# upload waited. Uploads that may be costly now leave one decode thread to the others.
+@pytest.mark.parametrize(
+    ("data", "heavy"),
+    [
+        (encode(digit(28), "PNG"), False),
+        (encode(digit(1000).convert("RGB"), "JPEG"), False),
+        (png(2000, 1000), False),
+        (png(2000, 1001), True),
+        (gif(8000, 2000), True),
+        (jpeg_scans(1000, 5000), False),  # refused by its scan count, at once
+        (tiff(100, 100), True),  # a TIFF's size is not known without Pillow
+        (b"not an image", True),
+    ],
+    ids=["png-28", "jpeg-1000", "png-2mpx", "png-over", "gif-16mpx", "jpeg-scans", "tiff", "junk"],
+)
+def test_is_heavy(data: bytes, heavy: bool) -> None:
+    assert HEAVY_PIXELS == 2_000_000
+    assert is_heavy(data) is heavy
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_heavy_decodes_leave_a_thread_for_the_others(threads: int) -> None:
+    decoder = Decoder(threads, MAX_PIXELS)
+    release = threading.Event()
+    running = {"heavy": 0, "most": 0}
+    lock = threading.Lock()
+
+    def heavy() -> None:
+        with lock:
+            running["heavy"] += 1
+            running["most"] = max(running["most"], running["heavy"])
+        release.wait(5)
+        with lock:
+            running["heavy"] -= 1
+
+    async def main() -> float:
+        async with anyio.create_task_group() as group:
+            for _ in range(4 * threads):
+                group.start_soon(partial(decoder.run, heavy, heavy=True))
+            while decoder.heavy.borrowed_tokens < threads - 1:
+                await anyio.sleep(0.001)
+            started = time.perf_counter()
+            await decoder.run(time.sleep, 0.01)  # an ordinary upload's decode
+            light = time.perf_counter() - started
+            release.set()
+        return light
+
+    assert anyio.run(main) < 0.5
+    assert running["most"] == threads - 1
+
+
+def test_decoder_prepare_all_keeps_an_unexpected_error_to_its_item(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    real = decoder_module.prepare_image
+
+    def broken_on_junk(data: bytes, **options: object) -> PreparedImage:
+        if data == b"bug":
+            raise IndexError("index 0 is out of bounds for axis 0 with size 0")
+        return real(data, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(decoder_module, "prepare_image", broken_on_junk)
+    good = encoded((60, 60))
+    results = anyio.run(Decoder(1, MAX_PIXELS).prepare_all, [good, b"bug", good], True)
+    assert [type(item) for item in results] == [PreparedImage, IndexError, PreparedImage]
+    assert "batch item 1" in caplog.text

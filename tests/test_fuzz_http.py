@@ -47,8 +47,9 @@ class FuzzRun:
     alive: bool = True
 
 
-def answer_problem(status: int, content_type: str, body: bytes) -> str | None:
-    """Why an answer breaks the contract (200, or 4xx with a JSON `detail` string), or None."""
+def answer_problem(status: int, content_type: str, body: bytes, key: str = "detail") -> str | None:
+    """Why an answer breaks the contract (200, or 4xx with a JSON `detail` string; `error` under
+    /v2), or None."""
     if not (status == 200 or 400 <= status < 500):
         return f"status {status}: {body[:200]!r}"
     if not content_type.startswith("application/json"):
@@ -57,8 +58,8 @@ def answer_problem(status: int, content_type: str, body: bytes) -> str | None:
         payload = json.loads(body)
     except ValueError:
         return f"status {status} with a body that is not JSON: {body[:200]!r}"
-    if status != 200 and not isinstance(payload.get("detail"), str):
-        return f"status {status} without a `detail` string: {body[:200]!r}"
+    if status != 200 and not isinstance(payload.get(key), str):
+        return f"status {status} without a `{key}` string: {body[:200]!r}"
     return None
 
 
@@ -96,7 +97,8 @@ def send_raw(url: str, case: RawCase) -> tuple[int, str | None]:
     if JSON not in case.answers:
         return answer.status, f"expected {case.answers}, got {answer.status}"
     content_type = answer.headers.get("content-type", "")
-    return answer.status, answer_problem(answer.status, content_type, answer.body)
+    key = "error" if case.request.startswith((b"POST /v2/", b"GET /v2/")) else "detail"
+    return answer.status, answer_problem(answer.status, content_type, answer.body, key)
 
 
 def cases(image: bytes) -> Iterator[tuple[str, object]]:

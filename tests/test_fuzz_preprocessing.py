@@ -145,3 +145,27 @@ def test_prepare_image_any_well_formed_picture_is_a_digit_or_no_ink(
     except NoInk:
         return  # blank or flat pictures have no digit; any other error would be wrong here
     assert_digit(prepared)
+
+
+@FUZZ
+@given(
+    size=st.tuples(st.integers(28, 1400), st.integers(28, 1400)),
+    specks=st.lists(
+        st.tuples(st.floats(0, 1), st.floats(0, 1), st.integers(0, 215)), min_size=1, max_size=8
+    ),
+    dark_paper=st.booleans(),
+)
+def test_prepare_image_sparse_ink_is_a_digit_or_no_ink(
+    size: tuple[int, int], specks: list[tuple[float, float, int]], dark_paper: bool
+) -> None:
+    """Issue 15, finding 2: a few specks on a large sheet made the crop raise IndexError (a 500)."""
+    height, width = size
+    pixels = np.full(size, 255, np.uint8)
+    for y, x, level in specks:
+        pixels[min(int(y * height), height - 1), min(int(x * width), width - 1)] = level
+    try:
+        image = Image.fromarray(255 - pixels if dark_paper else pixels)
+        prepared = prepare_image(encode(image, "PNG"), max_pixels=MAX_PIXELS * 2)
+    except NoInk:
+        return
+    assert_digit(prepared)

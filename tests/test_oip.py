@@ -1,6 +1,7 @@
 """The pure protocol module: binary tensor codecs, request parsing and response building."""
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -36,7 +37,7 @@ def test_split_body_without_header_is_all_json() -> None:
     assert (json_part, bytes(binary)) == (b'{"a": 1}', b"")
 
 
-@pytest.mark.parametrize("length", ["0", "-1", "abc", "²", "100"])
+@pytest.mark.parametrize("length", ["0", "-1", "abc", "²", "100", "9" * 5000, "0" * 19 + "2"])
 def test_split_body_bad_header_length_raises(length: str) -> None:
     with pytest.raises(oip.ProtocolError, match="Inference-Header-Content-Length"):
         split_body(b"{}xyz", length)
@@ -109,3 +110,45 @@ def test_build_json_classification_response() -> None:
         "shape": [2, 1],
         "data": ["0.6:1", "1.0:9"],
     }
+
+
+# Issue 15, findings 4 and 5: these were 500s (RecursionError, int()'s digit limit).
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            b'{"inputs": ' + b"[" * 1000 + b"]" * 1000 + b"}",
+            "nests 1001 levels deep; the limit is 32",
+        ),
+        (b'{"inputs": ' + b"[" * 100_000, "nests 100001 levels deep"),
+        (b'{"a": ' + b'{"b": ' * 40 + b"1" + b"}" * 41, "nests 41 levels deep"),
+        (b'{"inputs": [1' + b"0" * 5000 + b"]}", "a number of over 4300 digits"),
+        (b'{"id": "\xff"}', "not valid JSON"),
+    ],
+    ids=["array-1000-deep", "unclosed-100k-deep", "object-41-deep", "int-5000-digits", "not-utf8"],
+)
+def test_parse_infer_request_refuses_hostile_json(body: bytes, message: str) -> None:
+    with pytest.raises(oip.ProtocolError, match=message) as caught:
+        oip.parse_infer_request(body, None, 64)
+    assert caught.value.status == 400
+
+
+def test_parse_infer_request_depth_counts_no_brackets_in_strings() -> None:
+    pixels = {"name": "pixels", "datatype": "FP32", "shape": [1, 784], "data": [0.5] * 784}
+    document = {"id": "[" * 100 + '\\"{' * 50, "inputs": [pixels]}
+    assert oip.parse_infer_request(json.dumps(document).encode(), None, 64).id == document["id"]
+
+
+def test_parse_infer_request_refuses_more_values_than_its_rows_need() -> None:
+    """json.loads holds the GIL: 5 MB of small numbers parsed in a thread stalled the loop."""
+    body = b'{"inputs": [' + b"0," * 2_600_000 + b"0]}"
+    started = time.perf_counter()
+    with pytest.raises(oip.ProtocolError, match="values; 64 rows of 784 pixels need") as caught:
+        oip.parse_infer_request(body, None, 64)
+    assert (caught.value.status, time.perf_counter() - started < 0.5) == (413, True)
+
+
+def test_parse_infer_request_accepts_the_most_rows_as_json() -> None:
+    pixels = {"name": "pixels", "datatype": "FP32", "shape": [64, 784], "data": [0.5] * 64 * 784}
+    body = json.dumps({"id": "a,b", "inputs": [pixels], "outputs": [{"name": "probabilities"}]})
+    assert oip.parse_infer_request(body.encode(), None, 64).rows == 64

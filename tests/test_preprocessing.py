@@ -361,3 +361,31 @@ def test_prepared_image_vector_is_model_input() -> None:
     assert vector.dtype == np.float32
     assert vector.min() >= 0.0
     assert vector.max() == 1.0
+
+
+def sheet(height: int, width: int, specks: list[tuple[int, int]]) -> bytes:
+    """White paper with single black pixels at (row, column)."""
+    pixels = np.full((height, width), 255, np.uint8)
+    for row, column in specks:
+        pixels[row, column] = 0
+    return png(pixels)
+
+
+# Issue 15, finding 2: shrinking spread these specks below the ink floor, and the crop after
+# raised IndexError: a 500 on /predict, a failed /predict/batch and a 500 on /v2.
+SPARSE = {
+    "two-specks-far-apart": lambda: sheet(1000, 1000, [(100, 100), (900, 850)]),
+    "specks-in-corners": lambda: sheet(1400, 900, [(0, 0), (1399, 899), (700, 450)]),
+    "one-speck-wide-sheet": lambda: sheet(200, 1400, [(100, 3)]),
+    "hairline": lambda: png(
+        np.where(np.eye(1200, dtype=bool), np.uint8(150), np.uint8(255)).astype(np.uint8)
+    ),
+}
+
+
+@pytest.mark.parametrize("case", SPARSE)
+def test_prepare_image_sparse_ink_is_normalised(case: str) -> None:
+    prepared = prepare_image(SPARSE[case](), max_pixels=MAX_PIXELS)
+    assert prepared.normalized
+    assert prepared.pixels.max() == 255
+    assert is_mnist_digit(prepared.pixels)

@@ -99,6 +99,71 @@ def test_api_key_not_needed_for_health_page_and_docs(keyed: TestClient, path: st
     assert keyed.get(path).status_code == 200
 
 
+# Issue 15, finding 7: behind a proxy prefix (uvicorn --root-path) the path the key check saw
+# began with the prefix, so the probes, the page and the docs answered 401. The proxy strips
+# the prefix and uvicorn puts it back in front of `path` (root_path "/mnist", path
+# "/mnist/healthz"): the scope TestClient builds for "/mnist/healthz" with this root_path.
+@pytest.fixture(scope="module")
+def keyed_under_prefix() -> Iterator[TestClient]:
+    settings = Settings(model_path=SHIPPED_MODEL, api_key=KEY)
+    with TestClient(create_app(settings), root_path="/mnist") as client:
+        yield client
+
+
+@pytest.mark.parametrize("path", PUBLIC)
+def test_api_key_not_needed_for_public_paths_under_a_root_path(
+    keyed_under_prefix: TestClient, path: str
+) -> None:
+    assert keyed_under_prefix.get("/mnist" + path).status_code == 200
+
+
+@pytest.mark.parametrize(("method", "path", "kwargs"), PROTECTED, ids=[p for _, p, _ in PROTECTED])
+def test_api_key_still_needed_under_a_root_path(
+    keyed_under_prefix: TestClient, method: str, path: str, kwargs: dict[str, Any]
+) -> None:
+    response = call(keyed_under_prefix, method, "/mnist" + path, {}, **kwargs)
+    assert response.status_code == 401
+    assert "API key" in response.json()["error" if path.startswith("/v2") else "detail"]
+    assert (
+        call(keyed_under_prefix, method, "/mnist" + path, {KEY_HEADER: KEY}, **kwargs).status_code
+        < 500
+    )
+
+
+@pytest.mark.parametrize(
+    "path", ["/mnist/healthzz", "/mnistx/healthz", "/healthz/../model", "/mnist/static/../model"]
+)
+def test_root_path_lookalikes_are_not_public(keyed_under_prefix: TestClient, path: str) -> None:
+    assert keyed_under_prefix.get(path).status_code in (401, 404)
+
+
+# Issue 15, finding 8: OPTIONS skipped the key check (405 + Allow revealed each route's
+# methods), and of two X-API-Key headers the last one counted.
+@pytest.mark.parametrize("path", ["/predict", "/model", "/v2/models/mnist/infer", "/predict/"])
+def test_options_needs_the_key(keyed: TestClient, path: str) -> None:
+    refused = keyed.options(path)
+    assert refused.status_code == 401
+    assert "allow" not in refused.headers
+    assert keyed.options(path, headers={KEY_HEADER: KEY}).status_code in (200, 307, 405)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [(KEY_HEADER, "wrong"), (KEY_HEADER, KEY)],
+        [(KEY_HEADER, KEY), (KEY_HEADER, KEY)],
+        [("Authorization", "Bearer wrong"), ("Authorization", f"Bearer {KEY}")],
+    ],
+    ids=["wrong-then-right", "right-twice", "two-bearers"],
+)
+def test_api_key_sent_twice_is_400(keyed: TestClient, headers: list[tuple[str, str]]) -> None:
+    response = keyed.get("/model", headers=headers)
+    assert response.status_code == 400
+    assert "more than once" in response.json()["detail"]
+    v2 = keyed.get("/v2/models/mnist", headers=headers)
+    assert (v2.status_code, "more than once" in v2.json()["error"]) == (400, True)
+
+
 def test_api_key_is_never_logged(keyed: TestClient, caplog: pytest.LogCaptureFixture) -> None:
     keyed.get("/model", headers={"Authorization": "Bearer not-the-k3y-but-secret"})
     keyed.get("/model", headers={KEY_HEADER: KEY})
@@ -196,6 +261,21 @@ def test_internal_error_body_reveals_nothing(small_upload_app: FastAPI) -> None:
     assert response.json() == {"detail": "internal error; see the server log"}
 
 
+def test_internal_error_on_v2_uses_the_protocol_error_format(small_upload_app: FastAPI) -> None:
+    """Issue 15, finding 2: a 500 under /v2 answered {"detail"}, not the protocol's {"error"}."""
+
+    async def broken(rows: object) -> None:
+        raise IndexError("index 0 is out of bounds for axis 0 with size 0")
+
+    pixels = {"name": "pixels", "datatype": "FP32", "shape": [1, 784], "data": [0.0] * 784}
+    with TestClient(small_upload_app, raise_server_exceptions=False) as client:
+        engine = SimpleNamespace(predict=broken)
+        small_upload_app.state.serving = serving_with_engine(small_upload_app, engine)
+        response = client.post("/v2/models/mnist/infer", json={"inputs": [pixels]})
+    assert response.status_code == 500
+    assert response.json() == {"error": "internal error; see the server log"}
+
+
 @pytest.mark.parametrize(
     ("path", "key"), [("/predict", "detail"), ("/v2/models/mnist/infer", "error")]
 )
@@ -233,6 +313,8 @@ def test_cors_open_to_configured_origins_only() -> None:
     assert allowed.headers["access-control-allow-origin"] == ORIGIN
     assert "x-api-key" in allowed.headers["access-control-allow-headers"].lower()
     assert "access-control-allow-origin" not in other.headers
+    # Past the preflight, OPTIONS meets the key check like any other method.
+    assert client.options("/predict", headers={"Origin": ORIGIN}).status_code == 401
 
 
 def test_cors_origins_read_comma_separated(monkeypatch: pytest.MonkeyPatch) -> None:

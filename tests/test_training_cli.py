@@ -22,6 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CARD = ROOT / "models" / "mnist" / "1" / "model.card.json"
 OPTIONS = [
     "--data",
+    "--recipe",
+    "--repository",
     "--out",
     "--epochs",
     "--batch-size",
@@ -30,6 +32,9 @@ OPTIONS = [
     "--limit",
     "--name",
     "--version",
+    "--copies",
+    "--typed-share",
+    "--eval-samples",
     "evaluate",
 ]
 
@@ -61,7 +66,15 @@ def cli_runs(missing_npz: Path) -> Iterator[dict[str, subprocess.CompletedProces
     """The command lines of this module, run side by side: each mostly imports TensorFlow."""
     commands = {"help": ["--help"], "bad data": ["--data", str(missing_npz)]}
     if data := os.environ.get(DATA_ENV):
-        commands["evaluate"] = ["evaluate", "--model", "models/mnist/1/model.keras", "--data", data]
+        commands["evaluate"] = [
+            "evaluate",
+            "--model",
+            "models/mnist/1/model.keras",
+            "--data",
+            data,
+            "--eval-samples",
+            "40",
+        ]
     processes = {name: start_cli(*args) for name, args in commands.items()}
     try:
         yield {name: finish(process) for name, process in processes.items()}
@@ -146,6 +159,24 @@ def test_cli_evaluate_prints_the_card_incorrect_count(evaluate_output: dict, car
     assert evaluate_output["incorrect"] == str(card["test"]["incorrect"])
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "kind", ["mnist", "inverted", "off_centre", "canvas", "distorted", "typed", "typed_hand"]
+)
+def test_cli_evaluate_prints_a_row_per_kind_of_upload(
+    evaluate_run: subprocess.CompletedProcess[str], kind: str
+) -> None:
+    assert re.search(rf"^\| {kind}: .* \| \d+\.\d\d% \|$", evaluate_run.stdout, re.MULTILINE)
+
+
+@pytest.mark.slow
+def test_cli_evaluate_table_mnist_row_is_the_test_accuracy(
+    evaluate_run: subprocess.CompletedProcess[str], card: dict
+) -> None:
+    row = next(line for line in evaluate_run.stdout.splitlines() if line.startswith("| mnist: "))
+    assert row.endswith(f"| {card['test']['accuracy']:.2%} |")
+
+
 def test_main_evaluate_missing_model_exits_2_naming_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -179,7 +210,15 @@ PARSED = [
     ("", "data", None),
     ("", "command", None),
     ("evaluate", "command", "evaluate"),
-    ("evaluate --model m.keras", "model", Path("m.keras")),
+    ("evaluate --model m.keras", "model", [Path("m.keras")]),
+    ("evaluate --model a.keras models/mnist/2", "model", [Path("a.keras"), Path("models/mnist/2")]),
+    ("evaluate --eval-samples 50", "eval_samples", 50),
+    ("", "recipe", "robust"),
+    ("--recipe tutorial", "recipe", "tutorial"),
+    ("--repository /tmp/r", "repository", Path("/tmp/r")),
+    ("", "out", None),
+    ("--copies 3", "copies", 3),
+    ("--typed-share 0.2", "typed_share", 0.2),
     ("evaluate --data y.npz", "data", "y.npz"),
     ("--data x.npz evaluate", "data", "x.npz"),
     ("evaluate", "data", None),
@@ -193,6 +232,19 @@ def test_parse_args_reads_option(argv: str, field: str, expected: object) -> Non
     assert getattr(parse_args(argv.split()), field) == expected
 
 
-@pytest.mark.parametrize("field", ["epochs", "batch_size", "validation_split", "seed", "name"])
+@pytest.mark.parametrize(
+    "field",
+    ["recipe", "epochs", "batch_size", "validation_split", "seed", "name", "copies", "typed_share"],
+)
 def test_parse_args_defaults_are_the_train_config_defaults(field: str) -> None:
     assert getattr(parse_args([]), field) == getattr(TrainConfig(), field)
+
+
+def test_report_and_evaluation_import_without_the_training_loop() -> None:
+    """No import cycle: the report and the evaluation never need training.train (nor Keras)."""
+    code = (
+        "import sys, training.report, training.evaluation, training.card; "
+        "print('training.train' in sys.modules, 'tensorflow' in sys.modules)"
+    )
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert run.stdout.split() == ["False", "False"], run.stderr

@@ -1,5 +1,9 @@
 """training.train end to end: one short epoch writes a loadable model, its card and its report.
 
+The in-process run uses the robust recipe (the default) into a folder (`--out`); the command-line
+run uses the tutorial recipe into a model repository (`--repository`), so both recipes and both
+ways of saving are exercised.
+
 Runs on a slice of the real MNIST when $MNIST_NPZ is set, else on synthetic printed digits in the
 same layout, so the training path is always exercised and nothing is ever downloaded.
 """
@@ -31,8 +35,10 @@ ROOT = Path(__file__).resolve().parent.parent
 TRAIN_IMAGES = 2000
 SYNTHETIC_TEST_IMAGES = 500
 CLI_LIMIT = 1000
-CONFIG = TrainConfig(epochs=1, seed=7, name="digits-test", version="0.1")
+CONFIG = TrainConfig(epochs=1, seed=7, name="digits-test", version="0.1", eval_samples=30)
 REPORT_FILES = ("learning_curves.png", "confusion_matrix.png", "misclassified.png")
+ROBUST_REPORT_FILES = (*REPORT_FILES, "confusion_uploads.png", "training_samples.png")
+KINDS = ("mnist", "inverted", "off_centre", "canvas", "distorted", "typed", "typed_hand")
 HISTORY_KEYS = ("loss", "val_loss", "accuracy", "val_accuracy")
 
 
@@ -165,7 +171,9 @@ def test_run_card_accuracy_is_correct_over_total(card: dict, data: Mnist) -> Non
 
 
 def test_run_card_accuracy_beats_chance_after_one_epoch(card: dict) -> None:
-    assert card["test"]["accuracy"] > 0.5
+    # Chance is 0.1. One robust epoch of 1,800 digits (plus their distorted and typed images)
+    # reaches ~0.8 on real MNIST, ~0.45 on the synthetic printed digits.
+    assert card["test"]["accuracy"] > 0.3
 
 
 def test_run_card_test_loss_is_a_positive_number(card: dict) -> None:
@@ -204,14 +212,14 @@ def test_run_card_history_has_one_finite_value_per_epoch(card: dict, key: str) -
     assert all(np.isfinite(values))
 
 
-@pytest.mark.parametrize("name", REPORT_FILES)
+@pytest.mark.parametrize("name", ROBUST_REPORT_FILES)
 def test_run_report_is_a_png_pillow_can_open(card: dict, out_dir: Path, name: str) -> None:
     with Image.open(out_dir / "report" / name) as image:
         image.load()
         assert image.format == "PNG"
 
 
-@pytest.mark.parametrize("name", REPORT_FILES)
+@pytest.mark.parametrize("name", ROBUST_REPORT_FILES)
 def test_run_report_is_a_drawn_picture(card: dict, out_dir: Path, name: str) -> None:
     path = out_dir / "report" / name
     with Image.open(path) as image:
@@ -219,6 +227,39 @@ def test_run_report_is_a_drawn_picture(card: dict, out_dir: Path, name: str) -> 
         assert min(image.size) >= 100
     assert high - low > 100
     assert path.stat().st_size > 5_000
+
+
+def test_run_card_counts_the_robust_training_parts(card: dict) -> None:
+    parts = card["training"]["fitted_parts"]
+    assert parts["mnist"] == 1800
+    assert parts["distorted"] >= 2 * 1800 * 0.99  # a copy the normalisation rejects is dropped
+    assert parts["typed"] >= 0.6 * 1800 * 0.95
+    assert card["training"]["fitted_samples"] == sum(parts.values())
+
+
+def test_run_card_lists_trained_and_held_out_fonts_apart(card: dict) -> None:
+    fonts = card["fonts"]
+    family = lambda entry: entry.rsplit(" (", 1)[0]  # noqa: E731
+    assert fonts["trained"]
+    assert fonts["held_out"]
+    assert not {family(e) for e in fonts["trained"]} & {family(e) for e in fonts["held_out"]}
+
+
+def test_run_card_evaluates_every_kind_of_upload(card: dict) -> None:
+    evaluation = card["evaluation"]
+    assert list(evaluation) == list(KINDS)
+    for kind, entry in evaluation.items():
+        assert entry["accuracy"] == pytest.approx(entry["correct"] / entry["images"], abs=1e-6)
+        assert np.asarray(entry["confusion_matrix"]).sum() == entry["images"], kind
+
+
+def test_run_card_evaluation_of_plain_mnist_is_the_test_result(card: dict) -> None:
+    assert card["evaluation"]["mnist"]["correct"] == card["test"]["correct"]
+
+
+def test_run_report_has_the_per_kind_table(card: dict, out_dir: Path) -> None:
+    text = (out_dir / "report" / "evaluation.md").read_text()
+    assert all(f"| {kind}: " in text for kind in KINDS)
 
 
 def test_fit_same_seed_gives_identical_weights(data: Mnist, saved: keras.Model) -> None:
@@ -239,10 +280,11 @@ def cli_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def cli_process(digits_npz: Path, cli_out: Path) -> Iterator[subprocess.Popen[str]]:
-    """`python -m training --epochs 1 --limit 1000 --out <tmp>` on the same data file, running."""
+    """`python -m training --recipe tutorial --epochs 1 --limit 1000 --repository <tmp>`."""
     args = ["--data", str(digits_npz), "--epochs", "1", "--limit", str(CLI_LIMIT)]
+    args += ["--recipe", "tutorial", "--eval-samples", "20", "--repository", str(cli_out)]
     process = subprocess.Popen(
-        [sys.executable, "-m", "training", *args, "--out", str(cli_out)],
+        [sys.executable, "-m", "training", *args],
         cwd=ROOT,
         # TensorFlow's C++ start-up log is not ours to test.
         env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"},
@@ -263,7 +305,7 @@ def cli_train(cli_process: subprocess.Popen[str]) -> subprocess.CompletedProcess
 
 @pytest.fixture(scope="module")
 def cli_card(cli_train: subprocess.CompletedProcess[str], cli_out: Path) -> dict:
-    return json.loads((cli_out / "mnist-mlp.card.json").read_text())
+    return json.loads((cli_out / "mnist" / "1" / "model.card.json").read_text())
 
 
 def test_cli_train_exits_zero(cli_train: subprocess.CompletedProcess[str]) -> None:
@@ -271,12 +313,29 @@ def test_cli_train_exits_zero(cli_train: subprocess.CompletedProcess[str]) -> No
 
 
 @pytest.mark.parametrize(
-    "name", ["mnist-mlp.keras", "mnist-mlp.card.json", *(f"report/{f}" for f in REPORT_FILES)]
+    "name", ["model.keras", "model.card.json", *(f"report/{f}" for f in REPORT_FILES)]
 )
-def test_cli_train_writes_model_card_and_report(
+def test_cli_train_writes_version_1_of_the_repository(
     cli_train: subprocess.CompletedProcess[str], cli_out: Path, name: str
 ) -> None:
-    assert (cli_out / name).is_file()
+    assert (cli_out / "mnist" / "1" / name).is_file()
+
+
+def test_cli_train_leaves_only_the_version_in_the_repository(
+    cli_train: subprocess.CompletedProcess[str], cli_out: Path
+) -> None:
+    assert [p.name for p in (cli_out / "mnist").iterdir()] == ["1"]
+
+
+def test_cli_train_card_is_version_1_of_the_tutorial_recipe(cli_card: dict) -> None:
+    training = cli_card["training"]
+    assert (cli_card["name"], cli_card["version"], training["recipe"]) == ("mnist", "1", "tutorial")
+
+
+def test_cli_train_tutorial_fits_plain_mnist_only(cli_card: dict) -> None:
+    training = cli_card["training"]
+    assert training["fitted_parts"] == {"mnist": training["train_samples"]}
+    assert cli_card["fonts"]["trained"] == []
 
 
 def test_cli_train_uses_only_the_limited_images(cli_card: dict) -> None:

@@ -1,30 +1,48 @@
-"""`python -m training`: train the tutorial network on MNIST, or evaluate a saved model."""
+"""`python -m training`: train the tutorial network by a recipe, or evaluate saved models."""
 
 import argparse
 import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
 
-from training.config import TrainConfig
-from training.data import DATA_ENV, DatasetError, load_mnist
+from training.config import RECIPES, TrainConfig
+from training.data import DATA_ENV, DatasetError, Mnist, load_mnist
 
-DEFAULT_OUT = Path(__file__).resolve().parent.parent / "models"
+DEFAULT_REPOSITORY = Path(__file__).resolve().parent.parent / "models"
 DATA_HELP = (
     f"MNIST .npz in Keras' layout (x_train, y_train, x_test, y_test); default: ${DATA_ENV}, "
     "else download through keras.datasets.mnist.load_data()"
 )
+EVAL_HELP = "evaluate at most N images per kind of upload (default: all of the suite)"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     defaults = TrainConfig()
     parser = argparse.ArgumentParser(
         prog="python -m training",
-        description="Train the Keras tutorial MLP on MNIST and save model, card and report "
-        "(default command), or evaluate a saved model with 'evaluate'.",
+        description="Train the Keras tutorial MLP and save model, card and report as the next "
+        "version of a model repository (default command), or compare saved models on every "
+        "kind of upload with 'evaluate'.",
     )
     parser.add_argument("--data", metavar="PATH", help=DATA_HELP)
     parser.add_argument(
-        "--out", type=Path, default=DEFAULT_OUT, help="output folder (default: %(default)s)"
+        "--recipe",
+        choices=RECIPES,
+        default=defaults.recipe,
+        help="robust: MNIST + distorted copies + typed digits, canonicalised like uploads; "
+        "tutorial: the seed Keras tutorial exactly (default: %(default)s)",
+    )
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--repository",
+        type=Path,
+        default=DEFAULT_REPOSITORY,
+        help="model repository: writes <repository>/<name>/<next version>/model.keras, "
+        "model.card.json and report/ (default: %(default)s)",
+    )
+    where.add_argument(
+        "--out", type=Path, help="write <name>.keras, its card and report/ into this folder instead"
     )
     parser.add_argument("--epochs", type=int, default=defaults.epochs, help="default: %(default)s")
     parser.add_argument(
@@ -45,22 +63,44 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="N",
         help="train on the first N training images only (quick runs and tests)",
     )
+    parser.add_argument(
+        "--copies",
+        type=int,
+        default=defaults.copies,
+        help="robust: distorted copies of each training digit (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--typed-share",
+        type=float,
+        default=defaults.typed_share,
+        help="robust: typed digits per training digit (default: %(default)s)",
+    )
+    parser.add_argument("--eval-samples", type=int, metavar="N", help=EVAL_HELP)
     parser.add_argument("--name", default=defaults.name, help="model name (default: %(default)s)")
     parser.add_argument(
-        "--version", default=defaults.version, help="model version (default: %(default)s)"
+        "--version",
+        default=defaults.version,
+        help="model version with --out (a repository numbers versions itself; "
+        "default: %(default)s)",
     )
     commands = parser.add_subparsers(dest="command", metavar="{evaluate}")
     evaluate = commands.add_parser(
-        "evaluate", help="load a saved model and print its test accuracy and counts"
+        "evaluate",
+        help="print MNIST test results and the accuracy per kind of upload of saved models",
     )
     evaluate.add_argument(
         "--model",
         type=Path,
-        default=DEFAULT_OUT / f"{defaults.name}.keras",
-        help="saved .keras model (default: %(default)s)",
+        nargs="+",
+        default=[DEFAULT_REPOSITORY / defaults.name / "2"],
+        help=".keras files or repository version folders, compared side by side "
+        "(default: %(default)s)",
     )
     # SUPPRESS: an unset sub-command default would overwrite a --data given before "evaluate".
     evaluate.add_argument("--data", metavar="PATH", default=argparse.SUPPRESS, help=DATA_HELP)
+    evaluate.add_argument(
+        "--eval-samples", type=int, metavar="N", default=argparse.SUPPRESS, help=EVAL_HELP
+    )
     args = parser.parse_args(argv)
     if getattr(args, "limit", None) is not None and args.limit <= 0:
         parser.error(f"--limit must be a positive number of images, got {args.limit}")
@@ -78,46 +118,61 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.command == "evaluate":
-        return _evaluate(args.model, data)
+        return _evaluate(args.model, data, args.eval_samples)
     if args.limit:
-        from dataclasses import replace
-
         data = replace(data, x_train=data.x_train[: args.limit], y_train=data.y_train[: args.limit])
-    from training.train import run
-
     config = TrainConfig(
+        recipe=args.recipe,
         epochs=args.epochs,
         batch_size=args.batch_size,
         validation_split=args.validation_split,
         seed=args.seed,
         name=args.name,
         version=args.version,
+        copies=args.copies,
+        typed_share=args.typed_share,
+        eval_samples=args.eval_samples,
     )
-    card = run(data, config, args.out)
+    from training.train import run, run_into_repository
+
+    if args.out is not None:
+        card, where = run(data, config, args.out), args.out
+    else:
+        card, where = run_into_repository(data, config, args.repository)
     test = card["test"]
     assert isinstance(test, dict)
     print(
         f"test accuracy: {test['accuracy']:.4f} ({test['correct']} correct, "
-        f"{test['incorrect']} incorrect); model saved in {args.out}"
+        f"{test['incorrect']} incorrect); model saved in {where}"
     )
     return 0
 
 
-def _evaluate(model_path: Path, data) -> int:  # type: ignore[no-untyped-def]
+def _evaluate(paths: list[Path], data: Mnist, samples: int | None) -> int:
     import keras
 
+    from training.evaluation import build_suite, evaluate_suite, table
+    from training.repository import MODEL_FILE
     from training.train import evaluate
 
-    if not model_path.is_file():
-        print(f"error: {model_path}: no such model file", file=sys.stderr)
-        return 2
-    model = keras.saving.load_model(model_path)
-    result = evaluate(model, data)
-    print(f"model: {model_path}")
-    print(f"test accuracy: {result.accuracy:.4f}")
-    print(f"correct: {result.correct}")
-    print(f"incorrect: {result.incorrect}")
-    print(f"test loss: {result.loss:.4f}")
+    files = [path / MODEL_FILE if path.is_dir() else path for path in paths]
+    for file in files:
+        if not file.is_file():
+            print(f"error: {file}: no such model file", file=sys.stderr)
+            return 2
+    suite = build_suite(data, samples)
+    columns = {}
+    for file in files:
+        model = keras.saving.load_model(file)
+        result = evaluate(model, data)
+        print(f"model: {file}")
+        print(f"test accuracy: {result.accuracy:.4f}")
+        print(f"correct: {result.correct}")
+        print(f"incorrect: {result.incorrect}")
+        print(f"test loss: {result.loss:.4f}")
+        columns[str(file)] = evaluate_suite(model, suite)
+    print()
+    print(table(columns))
     return 0
 
 

@@ -1,50 +1,83 @@
-"""Fit the network, evaluate it on the test set, and save the model, its card and its report."""
+"""Fit the network by a recipe, evaluate it, and save the model, its card and its report."""
 
 import json
 import logging
-import platform
+import math
 import sys
 import time
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from dataclasses import replace
 from pathlib import Path
 
 import keras
 import numpy as np
 
-from app.imaging.pixels import NUM_CLASSES
 from app.inference.model_file import card_path
+from training.card import model_card
 from training.config import TrainConfig
 from training.data import Mnist, prepare
+from training.dataset import TrainingSet, build, split
+from training.evaluation import build_suite, evaluate_suite
 from training.model import build_model, compile_model
+from training.report import write_report
+from training.repository import MODEL_FILE, publish
+from training.results import Evaluation, confusion
 
 logger = logging.getLogger(__name__)
 
+__all__ = [
+    "Evaluation",
+    "TrainConfig",
+    "evaluate",
+    "fit",
+    "run",
+    "run_into_repository",
+    "save_model",
+]
+LEARNING_RATE = 1e-3  # Adam's default, where the robust recipe's cosine decay starts
 
-@dataclass(frozen=True)
-class Evaluation:
-    loss: float
-    accuracy: float
-    correct: int
-    incorrect: int
-    per_class_accuracy: list[float]
-    confusion_matrix: list[list[int]]
-    predictions: np.ndarray
+
+def training_set(data: Mnist, config: TrainConfig) -> TrainingSet | None:
+    """The robust recipe's images (built on every core); None for the tutorial's plain MNIST."""
+    if config.recipe == "tutorial":
+        return None
+    x, y, _, _ = split(data.x_train, data.y_train, config.validation_split)
+    return build(x, y, config)
 
 
-def fit(data: Mnist, config: TrainConfig) -> tuple[keras.Model, dict[str, list[float]]]:
+def fit(
+    data: Mnist, config: TrainConfig, images: TrainingSet | None = None
+) -> tuple[keras.Model, dict[str, list[float]]]:
     """Train a fresh, seeded model by backpropagation; return it with its per-epoch history."""
+    if images is None:
+        images = training_set(data, config)
     keras.utils.set_random_seed(config.seed)
-    x_train, y_train = prepare(data.x_train, data.y_train)
-    model = compile_model(build_model())
-    history = model.fit(
-        x_train,
-        y_train,
-        batch_size=config.batch_size,
-        epochs=config.epochs,
-        validation_split=config.validation_split,
-        verbose=1 if sys.stdout.isatty() else 2,
-    )
+    verbose = 1 if sys.stdout.isatty() else 2
+    if images is None:  # the tutorial, step by step
+        x_train, y_train = prepare(data.x_train, data.y_train)
+        model = compile_model(build_model())
+        history = model.fit(
+            x_train,
+            y_train,
+            batch_size=config.batch_size,
+            epochs=config.epochs,
+            validation_split=config.validation_split,
+            verbose=verbose,
+        )
+    else:
+        _, _, x_val, y_val = split(data.x_train, data.y_train, config.validation_split)
+        x_train, y_train = prepare(images.x, images.y)
+        steps = math.ceil(len(x_train) / config.batch_size) * config.epochs
+        schedule = keras.optimizers.schedules.CosineDecay(LEARNING_RATE, steps)
+        model = compile_model(build_model(), learning_rate=schedule)
+        history = model.fit(
+            x_train,
+            y_train,
+            batch_size=config.batch_size,
+            epochs=config.epochs,
+            validation_data=prepare(x_val, y_val) if len(x_val) else None,
+            shuffle=True,
+            verbose=verbose,
+        )
     return model, {key: [float(v) for v in values] for key, values in history.history.items()}
 
 
@@ -55,9 +88,8 @@ def evaluate(model: keras.Model, data: Mnist) -> Evaluation:
     predictions = probabilities.argmax(axis=1)
     truth = data.y_test.astype(np.int64)
     loss = float(keras.losses.categorical_crossentropy(y_test, probabilities).numpy().mean())
-    confusion = np.zeros((NUM_CLASSES, NUM_CLASSES), dtype=np.int64)
-    np.add.at(confusion, (truth, predictions), 1)
-    per_class = confusion.diagonal() / np.maximum(confusion.sum(axis=1), 1)
+    matrix = confusion(truth, predictions)
+    per_class = matrix.diagonal() / np.maximum(matrix.sum(axis=1), 1)
     correct = int((predictions == truth).sum())
     return Evaluation(
         loss=loss,
@@ -65,7 +97,7 @@ def evaluate(model: keras.Model, data: Mnist) -> Evaluation:
         correct=correct,
         incorrect=len(truth) - correct,
         per_class_accuracy=[round(float(a), 6) for a in per_class],
-        confusion_matrix=confusion.tolist(),
+        confusion_matrix=matrix.tolist(),
         predictions=predictions,
     )
 
@@ -78,62 +110,16 @@ def save_model(model: keras.Model, path: Path) -> None:
     serving.save(path)
 
 
-def model_card(
-    config: TrainConfig,
-    data: Mnist,
-    evaluation: Evaluation,
-    history: dict[str, list[float]],
-    seconds: float,
-    model_file: Path,
+def run(
+    data: Mnist, config: TrainConfig, out_dir: Path, filename: str | None = None
 ) -> dict[str, object]:
-    """The JSON model card: identity, provenance, settings, results and history."""
-    import tensorflow as tf
+    """Train, evaluate, save model + card + report under `out_dir`; return the card.
 
-    return {
-        "name": config.name,
-        "version": config.version,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "model_file": model_file.name,
-        "input_shape": [None, 784],
-        "classes": list(range(NUM_CLASSES)),
-        "architecture": "784 -> Dense(512, relu) -> Dropout(0.2) -> Dense(512, relu) "
-        "-> Dropout(0.2) -> Dense(10, softmax)",
-        "parameters": 669_706,
-        "libraries": {
-            "python": platform.python_version(),
-            "tensorflow": tf.__version__,
-            "keras": keras.__version__,
-            "numpy": np.__version__,
-        },
-        "training": {
-            **asdict(config),
-            "optimizer": "adam",
-            "loss": "categorical_crossentropy",
-            "train_samples": int(len(data.x_train) * (1 - config.validation_split)),
-            "validation_samples": len(data.x_train)
-            - int(len(data.x_train) * (1 - config.validation_split)),
-            "seconds": round(seconds, 1),
-            "machine": f"{platform.machine()}, {_cpu_count()} CPU cores",
-        },
-        "data": {"source": data.source, "sha256": data.sha256, "test_samples": len(data.x_test)},
-        "test": {
-            "loss": round(evaluation.loss, 6),
-            "accuracy": round(evaluation.accuracy, 6),
-            "correct": evaluation.correct,
-            "incorrect": evaluation.incorrect,
-            "per_class_accuracy": evaluation.per_class_accuracy,
-            "confusion_matrix": evaluation.confusion_matrix,
-        },
-        "history": history,
-    }
-
-
-def run(data: Mnist, config: TrainConfig, out_dir: Path) -> dict[str, object]:
-    """Train, evaluate, save model + card + report under `out_dir`; return the card."""
-    from training.report import write_report
-
+    The model file is `filename`, else `<config.name>.keras`; its card sits beside it.
+    """
     started = time.monotonic()
-    model, history = fit(data, config)
+    images = training_set(data, config)
+    model, history = fit(data, config, images)
     seconds = time.monotonic() - started
     evaluation = evaluate(model, data)
     logger.info(
@@ -143,16 +129,24 @@ def run(data: Mnist, config: TrainConfig, out_dir: Path) -> dict[str, object]:
         evaluation.incorrect,
         evaluation.loss,
     )
-    model_file = out_dir / f"{config.name}.keras"
+    kinds = evaluate_suite(model, build_suite(data, config.eval_samples))
+    model_file = out_dir / (filename or f"{config.name}.keras")
     save_model(model, model_file)
-    card = model_card(config, data, evaluation, history, seconds, model_file)
+    card = model_card(config, data, evaluation, kinds, history, seconds, model_file, images)
     card_path(model_file).write_text(json.dumps(card, indent=2) + "\n")
-    write_report(out_dir / "report", history, evaluation, data)
+    write_report(out_dir / "report", history, evaluation, data, kinds, images)
     logger.info("saved %s, its card and report in %s", model_file, out_dir)
     return card
 
 
-def _cpu_count() -> int:
-    import os
+def run_into_repository(
+    data: Mnist, config: TrainConfig, repository: Path
+) -> tuple[dict[str, object], Path]:
+    """`run` into the next version of `<repository>/<name>/`; return the card and the folder."""
 
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    def write(folder: Path, version: str) -> None:
+        run(data, replace(config, version=version), folder, MODEL_FILE)
+
+    folder = publish(repository / config.name, write)
+    card = json.loads(card_path(folder / MODEL_FILE).read_text())
+    return card, folder

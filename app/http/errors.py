@@ -63,9 +63,15 @@ IMAGE_ERROR_STATUS: dict[type[ImageError], int] = {
 }
 
 
+INTERNAL_ERROR = "internal error; see the server log"
+
+
 def image_error_status(exc: ImageError) -> int:
-    """The HTTP status for an image that cannot be used."""
-    return IMAGE_ERROR_STATUS.get(type(exc), 400)
+    """The HTTP status for an image that cannot be used (a subclass maps as its nearest base)."""
+    for kind in type(exc).__mro__:
+        if kind in IMAGE_ERROR_STATUS:
+            return IMAGE_ERROR_STATUS[kind]
+    return 400
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -149,7 +155,7 @@ async def _client_gone(request: Request, exc: Exception) -> JSONResponse:
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
-    return error_response(request, "internal error; see the server log", 500)
+    return error_response(request, INTERNAL_ERROR, 500)
 
 
 def register_error_handlers(app: FastAPI) -> None:

@@ -6,7 +6,7 @@ EXAMPLE_PROBABILITIES: list[JsonValue] = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.9
 
 
 class ModelRef(BaseModel):
-    name: str = Field(examples=["mnist-mlp"])
+    name: str = Field(examples=["mnist"])
     version: str = Field(examples=["1"])
 
 
@@ -18,7 +18,7 @@ class Prediction(BaseModel):
                 "confidence": 0.9999,
                 "probabilities": EXAMPLE_PROBABILITIES,
                 "normalized": False,
-                "model": {"name": "mnist-mlp", "version": "1"},
+                "model": {"name": "mnist", "version": "2"},
                 "image": None,
             }
         }
@@ -71,7 +71,7 @@ class Health(BaseModel):
 
 
 class ModelMetadata(BaseModel):
-    name: str = Field(examples=["mnist-mlp"])
+    name: str = Field(examples=["mnist"])
     version: str = Field(examples=["1"])
     file: str = Field(examples=["model.keras"], description="model file name")
     sha256: str = Field(description="sha256 of the served model file")

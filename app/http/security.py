@@ -8,13 +8,14 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.http.errors import error_body, protocol_route
+from app.http.errors import error_body, protocol_route, route_path
 from app.http.middleware import send_json
 from app.http.schemas import ErrorResponse, ProtocolErrorResponse
 
 logger = logging.getLogger(__name__)
 
 KEY_HEADER = "X-API-Key"
+KEY_HEADERS = frozenset({b"authorization", KEY_HEADER.lower().encode()})
 # Probes carry no secret; the page, its files and the API docs are the same for everyone, and
 # the page asks the visitor for the key when the API answers 401 (see static/app.js).
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/", "/docs", "/redoc", "/openapi.json"})
@@ -28,12 +29,23 @@ def is_public(path: str) -> bool:
     return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
 
 
-def presented_key(headers: dict[bytes, bytes]) -> bytes | None:
-    """The key from `Authorization: Bearer <key>` or else from `X-API-Key`; None if neither."""
-    scheme, _, token = headers.get(b"authorization", b"").partition(b" ")
+class AmbiguousKey(ValueError):
+    """The request sends an Authorization or X-API-Key header more than once."""
+
+
+def presented_key(headers: list[tuple[bytes, bytes]]) -> bytes | None:
+    """The key from `Authorization: Bearer <key>` or else from `X-API-Key`; None if neither;
+    AmbiguousKey if either header comes twice (proxies disagree on which copy counts)."""
+    found: dict[bytes, bytes] = {}
+    for name, value in headers:
+        if name in KEY_HEADERS:
+            if name in found:
+                raise AmbiguousKey(f"the {name.decode()} header is sent more than once")
+            found[name] = value
+    scheme, _, token = found.get(b"authorization", b"").partition(b" ")
     if scheme.lower() == b"bearer" and token.strip():
         return token.strip()
-    return headers.get(KEY_HEADER.lower().encode()) or None
+    return found.get(KEY_HEADER.lower().encode()) or None
 
 
 class ApiKeyAuth:
@@ -44,25 +56,37 @@ class ApiKeyAuth:
         self.key = key.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] == "OPTIONS" or is_public(scope["path"]):
+        # OPTIONS too: it reveals a route's methods (405 + Allow). CORS preflights, which carry
+        # no key, are answered by CORSMiddleware outside this one (add_cors).
+        if scope["type"] != "http" or is_public(route_path(scope)):
             await self.app(scope, receive, send)
             return
-        key = presented_key(dict(scope["headers"]))
+        try:
+            key = presented_key(scope["headers"])
+        except AmbiguousKey as exc:
+            self.log_refusal(scope, "ambiguous")
+            await send_json(send, 400, error_body(scope, f"{exc}; send the API key once"))
+            return
         if key is not None and hmac.compare_digest(key, self.key):
             await self.app(scope, receive, send)
             return
-        reason = "missing" if key is None else "wrong"
+        self.log_refusal(scope, "missing" if key is None else "wrong")
+        body = error_body(scope, MISSING if key is None else WRONG)
+        await send_json(send, 401, body, (CHALLENGE,))
+
+    @staticmethod
+    def log_refusal(scope: Scope, reason: str) -> None:
         client = scope.get("client") or ("?", 0)
         # The presented key is never logged, not even in part.
         logger.warning(
             "API key %s", reason, extra={"fields": {"path": scope["path"], "client": client[0]}}
         )
-        body = error_body(scope, MISSING if key is None else WRONG)
-        await send_json(send, 401, body, (CHALLENGE,))
 
 
 def add_cors(app: FastAPI, origins: list[str]) -> None:
-    """Allow those browser origins to call the API; with none, no CORS headers at all."""
+    """Allow those browser origins to call the API; with none, no CORS headers at all. Added
+    after ApiKeyAuth, so it wraps it: preflights (OPTIONS, no key) are answered before the key
+    check, and every other request, OPTIONS included, still meets it."""
     if origins:
         app.add_middleware(
             CORSMiddleware,

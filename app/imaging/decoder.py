@@ -4,8 +4,15 @@ A small PNG that the libspng fast path takes decodes in less time than a hand-of
 costs, so it is decoded on the event loop. Everything else runs in the decoder's own threads:
 their limiter bounds how many uploads are decoded (and held in memory) at once, and leaves the
 process's default thread pool (static files, the metrics scrape) to everything else.
+
+An upload whose header declares at most HEAVY_PIXELS pixels decodes quickly. Anything else
+(more pixels, or a format whose size is unknown before decoding) may take far longer, and also
+needs a slot of a second limiter with one thread fewer: however many such uploads arrive, one
+decode thread stays free for ordinary ones (with a single decode thread nothing can be kept
+back).
 """
 
+import logging
 from collections.abc import Callable
 from functools import partial
 from typing import TypeVar
@@ -13,14 +20,17 @@ from typing import TypeVar
 import anyio
 import anyio.to_thread
 
+from app.imaging.header import declared_pixels
 from app.imaging.png import FAST_MAX_SIDE, declared_png_pixels
 from app.imaging.preprocessing import ImageError, PreparedImage, prepare_image
 
+logger = logging.getLogger(__name__)
 T = TypeVar("T")
 # Larger uploads, or PNGs declaring more pixels, go to a thread: a 2 KB PNG can declare
 # 4000x4000 pixels, and decoding that on the event loop would stall every other request.
 INLINE_MAX_BYTES = 4096
 INLINE_MAX_PIXELS = FAST_MAX_SIDE * FAST_MAX_SIDE
+HEAVY_PIXELS = 2_000_000
 
 
 def decodes_inline(data: bytes) -> bool:
@@ -31,39 +41,57 @@ def decodes_inline(data: bytes) -> bool:
     return pixels is not None and pixels <= INLINE_MAX_PIXELS
 
 
+def is_heavy(data: bytes) -> bool:
+    """True unless the upload's header declares at most HEAVY_PIXELS pixels."""
+    pixels = declared_pixels(data)
+    return pixels is None or pixels > HEAVY_PIXELS
+
+
 class Decoder:
-    """Turns uploads into PreparedImages, inline or on at most `threads` threads at once."""
+    """Turns uploads into PreparedImages, inline or on at most `threads` threads at once, of
+    which heavy uploads take at most `threads - 1` (at least 1)."""
 
     def __init__(self, threads: int, max_pixels: int) -> None:
         self.limiter = anyio.CapacityLimiter(threads)
+        self.heavy = anyio.CapacityLimiter(max(1, threads - 1))
         self.max_pixels = max_pixels
 
-    async def run(self, function: Callable[..., T], *args: object) -> T:
-        """Run blocking decode work (`function(*args)`) on the decoder's threads."""
-        return await anyio.to_thread.run_sync(partial(function, *args), limiter=self.limiter)
+    async def run(self, function: Callable[..., T], *args: object, heavy: bool = False) -> T:
+        """Run blocking decode work (`function(*args)`) on the decoder's threads; heavy work
+        first waits for a slot in the heavy lane."""
+        call = partial(function, *args)
+        if not heavy:
+            return await anyio.to_thread.run_sync(call, limiter=self.limiter)
+        async with self.heavy:
+            return await anyio.to_thread.run_sync(call, limiter=self.limiter)
 
     async def prepare(self, data: bytes, normalize: bool) -> PreparedImage:
         """One upload -> PreparedImage; ImageError (a 4xx) if it is not a usable image."""
         if decodes_inline(data):
             return prepare_image(data, max_pixels=self.max_pixels, normalize=normalize)
-        return await self.run(self._prepare, data, normalize)
+        return await self.run(self._prepare, data, normalize, heavy=is_heavy(data))
 
     async def prepare_all(
         self, payloads: list[bytes], normalize: bool
-    ) -> list[PreparedImage | ImageError]:
-        """Several uploads in one thread hop; each item is its image or its own error."""
-        return await self.run(self._prepare_all, payloads, normalize)
+    ) -> list[PreparedImage | Exception]:
+        """Several uploads in one thread hop; each item is its image or its own error: an
+        ImageError, or any other exception (logged: a bug), so one item never fails the rest."""
+        heavy = any(is_heavy(data) for data in payloads)
+        return await self.run(self._prepare_all, payloads, normalize, heavy=heavy)
 
     def _prepare(self, data: bytes, normalize: bool) -> PreparedImage:
         return prepare_image(data, max_pixels=self.max_pixels, normalize=normalize)
 
     def _prepare_all(
         self, payloads: list[bytes], normalize: bool
-    ) -> list[PreparedImage | ImageError]:
-        results: list[PreparedImage | ImageError] = []
-        for data in payloads:
+    ) -> list[PreparedImage | Exception]:
+        results: list[PreparedImage | Exception] = []
+        for index, data in enumerate(payloads):
             try:
                 results.append(self._prepare(data, normalize))
             except ImageError as exc:
+                results.append(exc)
+            except Exception as exc:  # a bug: logged here, that item's 500; the others go on
+                logger.exception("unhandled error preparing batch item %d", index)
                 results.append(exc)
         return results

@@ -12,6 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
+from app.imaging.jpeg import SOI, JpegLimit, jpeg_layout
 from app.imaging.pixels import IMAGE_SIDE, to_model_input
 from app.imaging.png import small_gray_png
 
@@ -87,6 +88,11 @@ def decode_image(data: bytes, *, max_pixels: int) -> tuple[Image.Image, str]:
     """Open and fully decode an accepted image, upright (EXIF applied); return it and its format."""
     if not data:
         raise EmptyImage("the uploaded file is empty (0 bytes)")
+    if data.startswith(SOI):  # before Pillow, which walks the segments too, in Python
+        try:
+            jpeg_layout(data)
+        except JpegLimit as exc:
+            raise ImageTooLarge(str(exc)) from None
     try:
         image = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
@@ -178,8 +184,10 @@ def is_mnist_digit(gray: NDArray[np.uint8]) -> bool:
 
 def normalize_digit(gray: NDArray[np.uint8]) -> NDArray[np.uint8]:
     """MNIST's recipe: polarity, background, crop, stroke weight, 20 px box, mass centred at 14."""
-    work = _match_stroke(_fit(_crop(_ink(gray)), WORK_BOX))
-    small = _fit(_crop(work, NOISE_FLOOR), DIGIT_BOX)
+    # Each fit is scaled back to a peak of 1: shrinking a large image whose ink is specks or
+    # hairlines spreads it below the noise floor, and the crop after would find nothing.
+    work = _match_stroke(_to_peak(_fit(_crop(_ink(gray)), WORK_BOX)))
+    small = _to_peak(_fit(_crop(work, NOISE_FLOOR), DIGIT_BOX))
     cy, cx = _centre_of_mass(small.astype(np.float64), float(small.sum()))
     top = int(np.clip(round(CENTRE - cy), 0, IMAGE_SIDE - small.shape[0]))
     left = int(np.clip(round(CENTRE - cx), 0, IMAGE_SIDE - small.shape[1]))
@@ -235,7 +243,17 @@ def _ink(gray: NDArray[np.uint8]) -> NDArray[np.float32]:
 def _crop(ink: NDArray[np.float32], floor: float = 0.0) -> NDArray[np.float32]:
     inked = ink > floor
     rows, cols = np.flatnonzero(inked.any(axis=1)), np.flatnonzero(inked.any(axis=0))
+    if not rows.size:
+        raise NoInk(f"no digit found: no ink above {floor:g} of its peak is left to crop to")
     return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
+def _to_peak(ink: NDArray[np.float32]) -> NDArray[np.float32]:
+    """Ink scaled so that its brightest pixel is 1; NoInk if scaling to the box erased it all."""
+    peak = float(ink.max())
+    if not peak > 0:  # NaN too
+        raise NoInk("no digit found: the ink vanishes when the image is scaled to the digit box")
+    return ink if peak == 1.0 else ink / np.float32(peak)
 
 
 def _fit(ink: NDArray[np.float32], box: int) -> NDArray[np.float32]:

@@ -5,6 +5,7 @@ Every problem with a request raises `ProtocolError`, whose message names the fie
 """
 
 import json
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from app.imaging.pixels import INPUT_SIZE, NUM_CLASSES
+from app.protocol.json_shape import MAX_DEPTH, json_shape
 from app.protocol.tensors import (
     HEADER_LENGTH,
     ProtocolError,
@@ -31,6 +33,7 @@ PIXELS = "pixels"  # FP32 [N, 784] or [N, 28, 28], MNIST pixels scaled to [0, 1]
 IMAGE = "image"  # BYTES [N]: encoded image files, preprocessed like POST /predict uploads
 PROBABILITIES = "probabilities"  # FP32 [N, 10]
 INPUT_DATATYPES = {PIXELS: "FP32", IMAGE: "BYTES"}
+JSON_OVERHEAD_VALUES = 1024  # values besides the pixels: names, shapes, parameters, outputs
 
 __all__ = [
     "HEADER_LENGTH",
@@ -99,10 +102,28 @@ def check_model(name: str, version: str | None, served_version: str) -> None:
 def parse_infer_request(body: bytes, header_length: str | None, max_rows: int) -> InferRequest:
     """Validate an inference request body (JSON, then binary tensor data if any)."""
     json_part, binary = split_body(body, header_length)
+    shape = json_shape(json_part)
+    if shape.depth > MAX_DEPTH:
+        raise ProtocolError(
+            f"the request JSON nests {shape.depth} levels deep; the limit is {MAX_DEPTH}"
+        )
+    most = max_rows * INPUT_SIZE + JSON_OVERHEAD_VALUES
+    if shape.values > most:
+        raise ProtocolError(
+            f"the request JSON holds about {shape.values} values; {max_rows} rows of "
+            f"{INPUT_SIZE} pixels need at most {most}",
+            413,
+        )
     try:
         document = json.loads(json_part)
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ProtocolError(f"the request is not valid JSON: {exc}") from None
+    except ValueError:  # int() refused a number: Python's limit on digits
+        raise ProtocolError(
+            f"the request JSON has a number of over {sys.get_int_max_str_digits()} digits"
+        ) from None
+    except RecursionError:  # not reached below MAX_DEPTH; a last line of defence
+        raise ProtocolError("the request JSON nests too deeply") from None
     if not isinstance(document, dict):
         raise ProtocolError(f"the request must be a JSON object, not {type(document).__name__}")
     request_id = document.get("id")

@@ -36,7 +36,9 @@ def split_body(body: bytes, header_length: str | None) -> tuple[bytes, memoryvie
     if header_length is None:
         return body, memoryview(b"")
     text = header_length.strip()
-    size = int(text) if text.isascii() and text.isdigit() else 0
+    # At most 18 digits: int() refuses over 4,300 (a ValueError, which was a 500), and no body
+    # is longer than that anyway.
+    size = int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else 0
     if not 0 < size <= len(body):
         raise ProtocolError(
             f"{HEADER_LENGTH} must be the JSON header's length in bytes, between 1 and the body's "

@@ -14,6 +14,7 @@ from numpy.typing import NDArray
 from app import __version__
 from app.http.dependencies import DecoderDep, ModelsDep, SettingsDep
 from app.http.schemas import ProtocolErrorResponse
+from app.imaging.decoder import Decoder, is_heavy
 from app.inference.batching import Overloaded
 from app.inference.repository import VersionNotFound
 from app.protocol import oip
@@ -111,11 +112,18 @@ async def model_ready(request: Request, version: VersionDep, models: ModelsDep) 
     return JSONResponse({"name": oip.MODEL_NAME, "ready": ready}, status_code=200 if ready else 503)
 
 
-def _decode(
-    body: bytes, header_length: str | None, settings: Settings
+async def _decode(
+    decoder: Decoder, body: bytes, header_length: str | None, settings: Settings
 ) -> tuple[oip.InferRequest, NDArray[np.float32]]:
-    request = oip.parse_infer_request(body, header_length, settings.max_batch_files)
-    return request, oip.request_rows(request, settings.max_image_pixels)
+    """Parse on the decoder's threads; then the images, if any, in their decode lane."""
+    parsed = await decoder.run(
+        oip.parse_infer_request, body, header_length, settings.max_batch_files
+    )
+    if parsed.pixels is not None:
+        return parsed, parsed.pixels
+    heavy = any(is_heavy(image) for image in parsed.images)
+    rows = await decoder.run(oip.request_rows, parsed, settings.max_image_pixels, heavy=heavy)
+    return parsed, rows
 
 
 @router.post(
@@ -137,7 +145,7 @@ async def infer(
     with models.lease(version) as served:
         body = await request.body()
         header_length = request.headers.get(oip.HEADER_LENGTH)
-        parsed, rows = await decoder.run(_decode, body, header_length, settings)
+        parsed, rows = await _decode(decoder, body, header_length, settings)
         try:
             probabilities = await served.engine.predict(rows)
         except Overloaded as exc:
