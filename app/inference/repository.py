@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import numpy as np
 
@@ -49,6 +49,7 @@ PROBE = np.vstack(
 
 # Blocking: load and warm the model of a version; `hot` once serving (app.inference.convert).
 Loader = Callable[[Found, bool], Classifier]
+T = TypeVar("T")
 EngineFactory = Callable[[Classifier], BatchingEngine]
 
 
@@ -143,6 +144,9 @@ class Repository:
         self._poller: asyncio.Task[None] | None = None
         self._retiring: set[asyncio.Task[None]] = set()
         self._executor = ThreadPoolExecutor(1, "model-loader")
+        # Scans and the control file, off the event loop in one thread of their own (asyncio's
+        # default executor would add threads when a call follows another too closely).
+        self._files = ThreadPoolExecutor(1, "model-repository-files")
 
     # -- serving ------------------------------------------------------------------------------
     @property
@@ -195,6 +199,10 @@ class Repository:
                 self._retire(version)
         await asyncio.gather(*self._retiring)
         await asyncio.to_thread(self._executor.shutdown)
+        self._files.shutdown(wait=False)
+
+    async def _on_files(self, call: Callable[..., T], *args: object) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._files, call, *args)
 
     async def _poll(self) -> None:
         unreadable = ""
@@ -218,8 +226,8 @@ class Repository:
         otherwise a version's files must be unchanged since the last scan, or older than SETTLE_S.
         """
         async with self._lock:
-            found = await asyncio.to_thread(self.source.scan)
-            control = await asyncio.to_thread(self.control.read)
+            found = await self._on_files(self.source.scan)
+            control = await self._on_files(self.control.read)
             self._forget_failures(control)
             self._found, self._control = found, control
             self._stable = {
@@ -397,7 +405,7 @@ class Repository:
     async def request_load(self, version: int | None) -> None:
         """Serve `version` besides the policy's (None: re-read the repository, retry failures,
         undo unloads), at once in this worker; LoadFailed with the reason if it is not served."""
-        found = await asyncio.to_thread(self.source.scan)
+        found = await self._on_files(self.source.scan)
         if version is not None and version not in found:
             raise VersionNotFound(version, sorted(found))
 
@@ -409,7 +417,7 @@ class Repository:
                 control.unloaded.discard(version)
                 control.loaded.add(version)
 
-        await asyncio.to_thread(self.control.change, edit)
+        await self._on_files(self.control.change, edit)
         await self.reconcile(trust_files=True)
         if version is not None and version not in self._served:
             raise LoadFailed(f"version {version} not loaded: {self._entry(version).reason}")
@@ -419,7 +427,7 @@ class Repository:
     async def request_unload(self, version: int | None) -> None:
         """Stop serving `version` (None: every version) until a load request; in this worker at
         once, the others at their next poll. Its requests in flight finish first."""
-        found = await asyncio.to_thread(self.source.scan)
+        found = await self._on_files(self.source.scan)
         known = set(found) | set(self._served)
         if version is not None and version not in known:
             raise VersionNotFound(version, sorted(known))
@@ -432,5 +440,5 @@ class Repository:
                 control.loaded.discard(version)
                 control.unloaded.add(version)
 
-        await asyncio.to_thread(self.control.change, edit)
+        await self._on_files(self.control.change, edit)
         await self.reconcile()
