@@ -14,13 +14,9 @@ from numpy.typing import NDArray
 from app.inference.batching import BatchingEngine
 from app.inference.layout import ControlFile, Found, RepositoryUnreadable, Source
 from app.inference.model_file import ModelInfo, ModelLoadError
+from app.inference.plan import State
 from app.inference.policy import PolicyError, VersionPolicy
-from app.inference.repository import (
-    LoadFailed,
-    Repository,
-    State,
-    VersionNotFound,
-)
+from app.inference.repository import LoadFailed, Repository, VersionNotFound
 
 
 @pytest.mark.parametrize(

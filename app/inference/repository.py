@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Protocol, TypeVar
 
 import numpy as np
@@ -33,6 +32,7 @@ from app.inference.layout import (
     Source,
 )
 from app.inference.model_file import ModelInfo, ModelLoadError
+from app.inference.plan import IndexEntry, Plan
 from app.inference.policy import VersionPolicy
 
 logger = logging.getLogger(__name__)
@@ -51,19 +51,6 @@ PROBE = np.vstack(
 Loader = Callable[[Found, bool], Classifier]
 T = TypeVar("T")
 EngineFactory = Callable[[Classifier], BatchingEngine]
-
-
-class State(StrEnum):
-    READY = "READY"
-    LOADING = "LOADING"
-    UNAVAILABLE = "UNAVAILABLE"
-
-
-@dataclass(frozen=True)
-class IndexEntry:
-    version: int
-    state: State
-    reason: str = ""
 
 
 class VersionNotFound(LookupError):
@@ -241,9 +228,9 @@ class Repository:
                 )
             }
             self._seen = {version: item.fingerprint for version, item in found.items()}
-            while todo := [v for v in self._target() if self._needs_load(v)]:
-                await self._load_version(max(todo))
-            for version in set(self._served) - self._target():
+            while todo := self._plan().to_load():
+                await self._load_version(max(todo))  # newest first; a failure changes the plan
+            for version in set(self._served) - self._plan().target():
                 self._retire(version)
             self._choose_default()
 
@@ -256,34 +243,17 @@ class Repository:
                 else:
                     self._failed.pop(version, None)
 
-    def _candidates(self) -> list[int]:
-        """Versions the policy may pick: those served, and complete ones that did not fail."""
-        out = []
-        for version, item in self._found.items():
-            if version in self._control.unloaded or item.fingerprint is None:
-                continue
-            if version in self._served or (
-                version in self._stable and not self._failed_as_is(version)
-            ):
-                out.append(version)
-        return out
-
-    def _target(self) -> set[int]:
-        candidates = self._candidates()
-        extra = set(self._control.loaded)
-        if self.pinned_default is not None:
-            extra.add(self.pinned_default)
-        return self.policy.select(candidates) | (extra & set(candidates))
-
-    def _failed_as_is(self, version: int) -> bool:
-        failed = self._failed.get(version)
-        return failed is not None and failed[0] == self._found[version].fingerprint
-
-    def _needs_load(self, version: int) -> bool:
-        if version not in self._stable or self._failed_as_is(version):
-            return False
-        served = self._served.get(version)
-        return served is None or served.fingerprint != self._found[version].fingerprint
+    def _plan(self) -> Plan:
+        served = {version: item.fingerprint for version, item in self._served.items()}
+        return Plan(
+            self.policy,
+            self.pinned_default,
+            self._found,
+            frozenset(self._stable),
+            dict(self._failed),
+            served,
+            self._control,
+        )
 
     async def _load_version(self, version: int) -> None:
         found = self._found[version]
@@ -375,32 +345,9 @@ class Repository:
     # -- the repository API -------------------------------------------------------------------
     def index(self) -> list[IndexEntry]:
         """Every version found or served, newest first, with its state and why."""
-        entries = []
-        for version in sorted(set(self._found) | set(self._served), reverse=True):
-            entries.append(self._entry(version))
-        return entries
-
-    def _entry(self, version: int) -> IndexEntry:
-        failed = self._failed.get(version)
-        if version in self._loading:
-            return IndexEntry(version, State.LOADING)
-        if version in self._served:
-            kept = (
-                f"serving the files loaded before; new files failed: {failed[1]}" if failed else ""
-            )
-            return IndexEntry(version, State.READY, kept)
-        item = self._found[version]
-        if version in self._control.unloaded:
-            reason = "unloaded by request"
-        elif failed is not None:
-            reason = failed[1]
-        elif item.fingerprint is None:
-            reason = f"no {item.path.name} in {item.path.parent}"
-        elif version not in self._stable:
-            reason = "files still changing; loaded once complete"
-        else:
-            reason = f"not selected by the version policy {self.policy}"
-        return IndexEntry(version, State.UNAVAILABLE, reason)
+        plan = self._plan()
+        versions = sorted(set(self._found) | set(self._served), reverse=True)
+        return [plan.entry(version, version in self._loading) for version in versions]
 
     async def request_load(self, version: int | None) -> None:
         """Serve `version` besides the policy's (None: re-read the repository, retry failures,
@@ -420,7 +367,8 @@ class Repository:
         await self._on_files(self.control.change, edit)
         await self.reconcile(trust_files=True)
         if version is not None and version not in self._served:
-            raise LoadFailed(f"version {version} not loaded: {self._entry(version).reason}")
+            reason = self._plan().entry(version).reason
+            raise LoadFailed(f"version {version} not loaded: {reason}")
         if version is None and not self._served:
             raise LoadFailed("; ".join(entry.reason for entry in self.index()))
 

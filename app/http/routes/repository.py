@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from app.http.dependencies import ModelsDep
 from app.http.schemas import ProtocolErrorResponse
-from app.inference.repository import State
+from app.inference.plan import State
 from app.protocol import oip
 
 router = APIRouter(prefix="/v2/repository", tags=["model repository"])
