@@ -27,11 +27,12 @@ ENV PATH=/opt/venv/bin:$PATH \
     MALLOC_ARENA_MAX=2 \
     MNIST_API_HOST=0.0.0.0 \
     MNIST_API_PORT=8000 \
-    MNIST_API_MODEL_PATH=/srv/models/mnist-mlp.keras
+    MNIST_API_MODEL_REPOSITORY=/srv/models
 RUN useradd --system --uid 10001 --gid 0 --no-create-home --home-dir /tmp app
 WORKDIR /srv
 COPY --from=deps /opt/venv /opt/venv
-COPY models/mnist-mlp.keras models/mnist-mlp.card.json models/
+# The shipped versions (models/mnist/<N>/: model and card; .dockerignore leaves the reports out).
+COPY models/mnist/ models/mnist/
 COPY app/ app/
 USER 10001
 EXPOSE 8000
@@ -47,4 +48,4 @@ RUN /opt/venv/bin/pip install -r train.txt
 FROM runtime AS train
 COPY --from=train-deps /opt/venv /opt/venv
 COPY training/ training/
-CMD ["python", "-m", "training", "--out", "/srv/models"]
+CMD ["python", "-m", "training", "--repository", "/srv/models"]

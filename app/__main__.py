@@ -12,6 +12,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from app.inference.layout import MODEL_FILE, Source
 from app.inference.model_file import ModelLoadError, check_model_file
 from app.settings import Settings, env_name
 
@@ -38,7 +39,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--workers", type=int, help="worker processes (default: 1, $MNIST_API_WORKERS)"
     )
     parser.add_argument(
-        "--model", type=Path, help="the .keras model (default: models/, $MNIST_API_MODEL_PATH)"
+        "--repository",
+        type=Path,
+        help="the model repository (default: models/, $MNIST_API_MODEL_REPOSITORY)",
+    )
+    parser.add_argument(
+        "--model", type=Path, help="serve one .keras file instead ($MNIST_API_MODEL_PATH)"
     )
     return parser.parse_args(argv)
 
@@ -60,6 +66,38 @@ def metrics_dir(workers: int) -> Iterator[None]:
             del os.environ[MULTIPROC_ENV]
 
 
+@contextmanager
+def state_dir(settings: Settings) -> Iterator[None]:
+    """Unless set, a fresh directory where load/unload requests reach every worker; it goes on
+    exit, so a restart serves what the version policy selects (as Triton does)."""
+    if settings.state_dir is not None:
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="mnist-serve-state-") as path:
+        os.environ[env_name("state_dir")] = path
+        try:
+            yield
+        finally:
+            del os.environ[env_name("state_dir")]
+
+
+def check_models(settings: Settings) -> None:
+    """Refuse at once, naming the setting, when there is no model file or version to serve."""
+    if settings.model_path is not None:
+        check_model_file(settings.model_path, f"--model or {env_name('model_path')}")
+        return
+    source = Source(settings.model_repository)
+    try:
+        found = source.scan()
+    except OSError as exc:
+        raise ModelLoadError(f"{exc}; set --repository or {env_name('model_repository')}") from None
+    if not found:
+        raise ModelLoadError(
+            f"no model versions in {source.folder} (folders 1, 2, ... each with {MODEL_FILE}); "
+            f"set --repository or {env_name('model_repository')}"
+        )
+
+
 def http_options() -> dict[str, Any]:
     """uvicorn's HTTP implementation, with a bound on request heads either way."""
     if importlib.util.find_spec("httptools") is not None:
@@ -79,13 +117,14 @@ def main(argv: list[str] | None = None) -> int:
         ("host", args.host),
         ("port", args.port),
         ("workers", args.workers),
+        ("model_repository", args.repository),
         ("model_path", args.model),
     ):
         if value is not None:
             os.environ[env_name(field)] = str(value)
     try:
         settings = Settings()
-        check_model_file(settings.model_path, f"--model or {env_name('model_path')}")
+        check_models(settings)
     except (ModelLoadError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -104,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         "server_header": False,  # no "server: uvicorn" on every answer
         **http_options(),
     }
-    with metrics_dir(settings.workers):
+    with metrics_dir(settings.workers), state_dir(settings):
         if settings.workers == 1:
             uvicorn.run(APP, **options)
             return 0

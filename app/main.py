@@ -1,11 +1,9 @@
-"""Assemble the FastAPI app: settings, lifespan (load + warm the model once), routers, handlers."""
+"""Assemble the FastAPI app: settings, lifespan (open the model repository), routers, handlers."""
 
 import gc
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
@@ -14,12 +12,16 @@ from app import __version__
 from app.http.dependencies import Serving
 from app.http.errors import register_error_handlers
 from app.http.middleware import QuietStartupFailure, RequestBodyGuard, RequestTelemetry
-from app.http.routes import health, metrics, predict, ui, v2
+from app.http.routes import health, metrics, predict, repository, ui, v2
 from app.http.routes.direct import check_direct_routes
 from app.http.security import ApiKeyAuth, add_cors, document_api_key
 from app.imaging.decoder import Decoder
 from app.inference.batching import BatchingEngine
 from app.inference.classifier import Classifier, configure_threads
+from app.inference.convert import load_litert
+from app.inference.layout import ControlFile, Found, Source, card_version
+from app.inference.policy import VersionPolicy
+from app.inference.repository import Repository
 from app.logs import configure_logging
 from app.metrics import Metrics
 from app.settings import Settings, env_name
@@ -40,10 +42,38 @@ the Open Inference Protocol routes under /v2, which answer `{"error": ...}` as i
 def build_engine(
     classifier: Classifier, settings: Settings, metrics: Metrics | None = None
 ) -> BatchingEngine:
+    predict = classifier.predict
     return BatchingEngine(
-        metrics.counting_predictions(classifier.predict) if metrics else classifier.predict,
+        metrics.counting_predictions(predict, classifier.info.version) if metrics else predict,
         max_queue=settings.queue_max_rows,
         observe=metrics.observe_batch if metrics else None,
+    )
+
+
+def build_repository(settings: Settings, metrics: Metrics | None = None) -> Repository:
+    """The versions to serve: the repository's, or one model file as a one-version repository."""
+    if settings.model_path is not None:
+        path = settings.model_path
+        source = Source(settings.model_repository, path, card_version(path))
+        setting = env_name("model_path")
+    else:
+        source, setting = Source(settings.model_repository), env_name("model_repository")
+
+    def load(found: Found, hot: bool) -> Classifier:
+        runtime, threads = settings.inference_runtime, settings.threads_per_worker
+        if runtime == "litert":  # while serving, converted in a child process (off the GIL)
+            return load_litert(found.path, setting, threads, settings.state_dir, hot)
+        return Classifier.load(found.path, setting, runtime, threads)
+
+    return Repository(
+        source,
+        VersionPolicy.parse(settings.version_policy),
+        ControlFile(settings.state_dir),
+        load,
+        lambda classifier: build_engine(classifier, settings, metrics),
+        pinned_default=settings.default_version,
+        poll_interval_s=settings.poll_interval_s,
+        observer=metrics,
     )
 
 
@@ -55,35 +85,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_threads(settings.threads_per_worker)
-        started = time.perf_counter()
-        classifier = Classifier.load(
-            settings.model_path,
-            env_name("model_path"),
-            settings.inference_runtime,
-            settings.threads_per_worker,
-        )
-        app.state.metrics.model_loaded_now(classifier.info, time.perf_counter() - started)
-        engine = build_engine(classifier, settings, app.state.metrics)
-        engine.start()
+        models = build_repository(settings, app.state.metrics)
+        await models.start()
         decoder = Decoder(settings.decode_threads, settings.max_image_pixels)
-        app.state.serving = Serving(settings, classifier, engine, decoder)
-        app.state.loaded_at = datetime.now(UTC).isoformat(timespec="seconds")
+        app.state.serving = Serving(settings, models, decoder)
         # TensorFlow and Keras leave hundreds of thousands of objects behind; a full collection
         # over them stalls every request in flight (README, Performance). Freeze them out of reach.
         gc.collect()
         gc.freeze()
         app.state.ready = True
         logger.info(
-            "serving %s v%s from %s",
-            classifier.info.name,
-            classifier.info.version,
-            settings.model_path,
+            "serving versions %s of %s (policy %s, default %s)",
+            models.versions,
+            models.source.describe(),
+            settings.version_policy,
+            models.get().version,
         )
         try:
             yield
         finally:
             app.state.ready = False
-            await engine.stop()
+            await models.stop()
 
     app = FastAPI(
         title="MNIST digit classifier",
@@ -101,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(predict.router)
     app.include_router(health.router)
     app.include_router(v2.router)
+    app.include_router(repository.router)
     app.include_router(metrics.router)
     app.include_router(ui.router)
     app.mount(ui.STATIC_URL, ui.static_files(), name="static")

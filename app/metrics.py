@@ -34,6 +34,7 @@ UNMATCHED = "unmatched"  # no route: 404s, and bodies refused (413) before routi
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)
+LOAD_BUCKETS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0, 120.0)
 WAIT_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 Predict = Callable[[NDArray[np.float32]], NDArray[np.float32]]
 
@@ -85,29 +86,47 @@ class Metrics:
             buckets=WAIT_BUCKETS,
             registry=registry,
         )
-        predictions = Counter(
-            "mnist_predictions_total", "Predicted digits (argmax)", ["digit"], registry=registry
+        self.predictions = Counter(
+            "mnist_predictions_total",
+            "Predicted digits (argmax), by model version",
+            ["version", "digit"],
+            registry=registry,
         )
-        self._digits = [predictions.labels(digit=str(digit)) for digit in range(NUM_CLASSES)]
         self.model_info = Gauge(
             "mnist_model_info",
-            "The served model (always 1)",
+            "A model version: 1 while served (by any worker), 0 once unloaded",
             ["name", "version", "sha256"],
             multiprocess_mode="max",
             registry=registry,
         )
         self.model_loaded = Gauge(
             "mnist_model_loaded_timestamp_seconds",
-            "When the model was loaded (one series per live worker in multiprocess mode)",
+            "When the latest model version was loaded (one series per live worker)",
             multiprocess_mode="liveall",
             registry=registry,
         )
-        self.model_load_seconds = Gauge(
-            "mnist_model_load_duration_seconds",
-            "Seconds to load and warm the model (the slowest worker's)",
-            multiprocess_mode="max",
+        self.model_loads = Counter(
+            "mnist_model_loads_total", "Model versions loaded", ["version"], registry=registry
+        )
+        self.model_load_failures = Counter(
+            "mnist_model_load_failures_total",
+            "Model versions that failed to load or to pass the check",
+            ["version"],
             registry=registry,
         )
+        self.model_load_seconds = Histogram(
+            "mnist_model_load_duration_seconds",
+            "Seconds to load, check and warm a model version",
+            buckets=LOAD_BUCKETS,
+            registry=registry,
+        )
+        self.versions_loaded = Gauge(
+            "mnist_model_versions_loaded",
+            "Model versions served (the most of any live worker)",
+            multiprocess_mode="livemax",
+            registry=registry,
+        )
+        self._live: dict[tuple[str, str, str], int] = {}  # (name, version, sha256) -> engines
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         method = method if method in METHODS else "other"
@@ -127,22 +146,42 @@ class Metrics:
         self.batch_rows.observe(rows)
         self.queue_wait.observe(waited_seconds)
 
-    def counting_predictions(self, predict: Predict) -> Predict:
-        """Wrap a batch predict function so that each row's digit is counted."""
+    def counting_predictions(self, predict: Predict, version: str) -> Predict:
+        """Wrap a batch predict function so that each row's digit is counted for `version`."""
+        digits = [self.predictions.labels(version, str(digit)) for digit in range(NUM_CLASSES)]
 
         def predict_and_count(rows: NDArray[np.float32]) -> NDArray[np.float32]:
             probabilities = predict(rows)
             counts = np.bincount(probabilities.argmax(axis=1), minlength=NUM_CLASSES)
             for digit in np.flatnonzero(counts):
-                self._digits[digit].inc(int(counts[digit]))
+                digits[digit].inc(int(counts[digit]))
             return probabilities
 
         return predict_and_count
 
-    def model_loaded_now(self, info: ModelInfo, load_seconds: float) -> None:
-        self.model_info.labels(info.name, info.version, info.sha256).set(1)
+    # The model repository's observer (app.inference.repository.Observer).
+    def version_loaded(self, info: ModelInfo, seconds: float) -> None:
+        key = (info.name, info.version, info.sha256)
+        self._live[key] = self._live.get(key, 0) + 1
+        self.model_info.labels(*key).set(1)
         self.model_loaded.set(time.time())
-        self.model_load_seconds.set(load_seconds)
+        self.model_loads.labels(info.version).inc()
+        self.model_load_seconds.observe(seconds)
+        self._count_versions()
+
+    def version_load_failed(self, version: int) -> None:
+        self.model_load_failures.labels(str(version)).inc()
+
+    def version_unloaded(self, info: ModelInfo) -> None:
+        key = (info.name, info.version, info.sha256)
+        self._live[key] = self._live.get(key, 1) - 1
+        if self._live[key] <= 0:
+            del self._live[key]
+            self.model_info.labels(*key).set(0)
+        self._count_versions()
+
+    def _count_versions(self) -> None:
+        self.versions_loaded.set(len({version for _, version, _ in self._live}))
 
     def render(self, accept: str) -> tuple[bytes, str]:
         """(scrape, content type) in the format `accept` asks for; every worker's, summed."""

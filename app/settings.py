@@ -7,8 +7,10 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from app.inference.policy import VersionPolicy
+
 ENV_PREFIX = "MNIST_API_"
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "mnist-mlp.keras"
+DEFAULT_REPOSITORY = Path(__file__).resolve().parent.parent / "models"
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 
 
@@ -21,7 +23,28 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, protected_namespaces=())
 
-    model_path: Path = Field(DEFAULT_MODEL, description="the .keras model to serve")
+    model_repository: Path = Field(
+        DEFAULT_REPOSITORY,
+        description="the model repository: versions in <repository>/mnist/<N>/model.keras",
+    )
+    model_path: Path | None = Field(
+        None, description="one .keras file served as the only version, instead of a repository"
+    )
+    version_policy: str = Field(
+        "latest",
+        description="versions served: `latest` (the newest), `latest:K`, `all`, or e.g. `1,3`",
+    )
+    default_version: int | None = Field(
+        None, ge=1, description="the version answering requests that name none; unset: the newest"
+    )
+    poll_interval_s: float = Field(
+        2.0, gt=0, le=3600, description="seconds between two scans of the repository"
+    )
+    state_dir: Path | None = Field(
+        None,
+        description="where load/unload requests are recorded for every worker to follow "
+        "(`python -m app` makes a temporary one); unset: this process only",
+    )
     host: str = Field("127.0.0.1", description="address `python -m app` binds")
     port: int = Field(8000, ge=1, le=65535, description="port `python -m app` binds")
     workers: int = Field(1, ge=1, le=64, description="server processes, each with its own model")
@@ -69,10 +92,15 @@ class Settings(BaseSettings):
         "requests skip its per-request check for providers",
     )
 
-    @field_validator("api_key", mode="before")
+    @field_validator("api_key", "model_path", "default_version", "state_dir", mode="before")
     @classmethod
-    def _empty_key_is_none(cls, value: object) -> object:
+    def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("version_policy")
+    @classmethod
+    def _valid_policy(cls, value: str) -> str:
+        return str(VersionPolicy.parse(value))
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -16,7 +16,7 @@ import numpy as np
 from fastapi import FastAPI, File, UploadFile
 from PIL import Image
 
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "mnist-mlp.keras"
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "mnist" / "1" / "model.keras"
 
 
 def model_ref(path: Path) -> dict[str, str]:

@@ -88,7 +88,9 @@ def to_markdown(results: dict, described: dict[str, Any], command: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.forward", description=__doc__)
-    parser.add_argument("--model", type=Path, default=ROOT / "models" / "mnist-mlp.keras")
+    parser.add_argument(
+        "--model", type=Path, default=ROOT / "models" / "mnist" / "1" / "model.keras"
+    )
     parser.add_argument("--data", type=Path, help="MNIST .npz (default: $MNIST_NPZ)")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--budget", type=float, default=0.3, help="seconds per path, size, round")

@@ -16,7 +16,8 @@ from tests.images import png
 from training.data import DATA_ENV, Mnist, load_mnist
 
 ROOT = Path(__file__).resolve().parent.parent
-SHIPPED_MODEL = ROOT / "models" / "mnist-mlp.keras"
+REPOSITORY = ROOT / "models"
+SHIPPED_MODEL = REPOSITORY / "mnist" / "2" / "model.keras"  # the newest: served by default
 NO_MNIST = f"${DATA_ENV} is not set: the real MNIST .npz is needed (tests never download it)"
 
 
@@ -30,7 +31,7 @@ def mnist() -> Mnist:
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:
-    return Settings(model_path=SHIPPED_MODEL)
+    return Settings(model_repository=REPOSITORY)
 
 
 @pytest.fixture(scope="session")

@@ -13,11 +13,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from app.http.dependencies import Serving
-from app.imaging.decoder import Decoder
 from app.inference.batching import Overloaded
 from app.settings import Settings
 from tests.conftest import SMALL_BATCH_FILES, SMALL_UPLOAD_BYTES
+from tests.fakes import serving_with_engine
 from tests.images import encode, png
 
 NOISE = png(np.random.default_rng(0).integers(0, 256, (64, 64), dtype=np.uint8))
@@ -141,11 +140,9 @@ def test_error_overloaded_is_503_with_retry_after(small_upload_app: FastAPI) -> 
     async def full_queue(rows: object) -> None:
         raise Overloaded(queued=10, limit=10, retry_after=2)
 
-    settings = small_upload_app.state.settings
     engine = SimpleNamespace(predict=full_queue)
-    decoder = Decoder(1, settings.max_image_pixels)
-    serving = Serving(settings, SimpleNamespace(), engine, decoder)  # type: ignore[arg-type]
-    small_upload_app.state.serving = serving  # where the lifespan would put it
+    # where the lifespan would put it
+    small_upload_app.state.serving = serving_with_engine(small_upload_app, engine)
     response = TestClient(small_upload_app).post("/predict", **image_file(png(DIGIT)))
     assert response.status_code == 503
     assert response.headers["retry-after"] == "2"
@@ -218,9 +215,7 @@ def test_body_limit_while_streaming_stops_reading_past_the_limit(
 ) -> None:
     chunked = (b"transfer-encoding", b"chunked")
     # The route is reached (the body has no declared length): give it what the lifespan would.
-    settings = small_upload_app.state.settings
-    decoder = Decoder(1, settings.max_image_pixels)
-    serving = Serving(settings, SimpleNamespace(), SimpleNamespace(), decoder)  # type: ignore[arg-type]
+    serving = serving_with_engine(small_upload_app, SimpleNamespace())
     small_upload_app.state.serving = serving
     status, read = run_asgi(small_upload_app, [MULTIPART, chunked], endless_upload())
     assert status == 413

@@ -193,7 +193,7 @@ def test_engine_refuses_work_when_not_started() -> None:
 def test_engine_with_real_classifier_equals_keras(
     client: TestClient, mnist: Mnist, keras_model: Any
 ) -> None:
-    classifier = client.app.state.serving.classifier  # type: ignore[attr-defined]
+    classifier = client.app.state.serving.models.get().classifier  # type: ignore[attr-defined]
     x = to_model_input(mnist.x_test[:48])
 
     async def scenario(engine: BatchingEngine) -> list[NDArray[np.float32]]:

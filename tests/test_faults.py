@@ -323,6 +323,17 @@ def test_model_broken_on_disk_while_serving_keeps_the_loaded_one(
     with httpx.Client(base_url=impatient.url, timeout=30) as client:
         sha = client.get("/model").json()["sha256"]
         model.write_bytes(model.read_bytes()[:1000])  # a deploy that died half-way through
+        deadline = time.monotonic() + 30
+        while (
+            "new files failed"
+            not in (entry := client.post("/v2/repository/index").json()[0])["reason"]
+        ):
+            assert time.monotonic() < deadline, entry
+            response = client.post("/predict", files={"file": ("d.png", DIGIT_28)})
+            assert response.status_code == 200
+            time.sleep(0.2)
+        assert entry["state"] == "READY"  # the reload failed: the files loaded before serve on
+        assert "not a readable .keras archive" in entry["reason"]
         response = client.post("/predict", files={"file": ("d.png", DIGIT_28)})
         assert response.status_code == 200
         assert client.get("/model").json()["sha256"] == sha

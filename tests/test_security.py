@@ -1,7 +1,6 @@
 """Security: the optional API key, error bodies that reveal nothing, CORS closed unless asked,
 upload names never used as paths, the page's headers, and a non-root container."""
 
-import dataclasses
 import importlib.metadata
 import json
 import re
@@ -19,6 +18,7 @@ from app.http.security import KEY_HEADER
 from app.main import create_app
 from app.settings import Settings
 from tests.conftest import ROOT, SHIPPED_MODEL
+from tests.fakes import serving_with_engine
 from tests.fuzz_corpus import digit, encode
 
 KEY = "k3y-for-tests-0123456789"
@@ -254,9 +254,8 @@ def test_internal_error_body_reveals_nothing(small_upload_app: FastAPI) -> None:
         )
 
     with TestClient(small_upload_app, raise_server_exceptions=False) as client:
-        real = small_upload_app.state.serving
         engine = SimpleNamespace(predict=broken)
-        small_upload_app.state.serving = dataclasses.replace(real, engine=engine)
+        small_upload_app.state.serving = serving_with_engine(small_upload_app, engine)
         response = client.post("/predict", **UPLOAD)
     assert response.status_code == 500
     assert response.json() == {"detail": "internal error; see the server log"}
@@ -270,9 +269,8 @@ def test_internal_error_on_v2_uses_the_protocol_error_format(small_upload_app: F
 
     pixels = {"name": "pixels", "datatype": "FP32", "shape": [1, 784], "data": [0.0] * 784}
     with TestClient(small_upload_app, raise_server_exceptions=False) as client:
-        real = small_upload_app.state.serving
         engine = SimpleNamespace(predict=broken)
-        small_upload_app.state.serving = dataclasses.replace(real, engine=engine)
+        small_upload_app.state.serving = serving_with_engine(small_upload_app, engine)
         response = client.post("/v2/models/mnist/infer", json={"inputs": [pixels]})
     assert response.status_code == 500
     assert response.json() == {"error": "internal error; see the server log"}

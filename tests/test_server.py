@@ -97,3 +97,21 @@ def test_server_prints_only_json_lines(tmp_path: Path, digit_png: bytes) -> None
     assert any("Application startup complete" in line for line in lines)
     for line in lines:
         assert isinstance(json.loads(line), dict), line
+
+
+@pytest.mark.parametrize(
+    ("make_folder", "words"), [(True, "no model versions in"), (False, "cannot read")]
+)
+def test_repository_without_versions_refused_with_one_line(
+    tmp_path: Path, make_folder: bool, words: str
+) -> None:
+    if make_folder:
+        (tmp_path / "mnist").mkdir()
+    command = servers.app_command("--port", str(servers.free_port()), "--repository", str(tmp_path))
+    done = subprocess.run(
+        command, env=servers.clean_env(), capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert f"{words} {tmp_path / 'mnist'}" in line
+    assert "MNIST_API_MODEL_REPOSITORY" in line

@@ -19,7 +19,7 @@ from training.data import DATA_ENV, Mnist
 from training.train import TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
-CARD = ROOT / "models" / "mnist-mlp.card.json"
+CARD = ROOT / "models" / "mnist" / "1" / "model.card.json"
 OPTIONS = [
     "--data",
     "--recipe",
@@ -69,7 +69,7 @@ def cli_runs(missing_npz: Path) -> Iterator[dict[str, subprocess.CompletedProces
         commands["evaluate"] = [
             "evaluate",
             "--model",
-            "models/mnist-mlp.keras",
+            "models/mnist/1/model.keras",
             "--data",
             data,
             "--eval-samples",

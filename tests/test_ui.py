@@ -308,7 +308,7 @@ def test_page_asks_for_the_api_key_once_then_predicts(
     browser: Any, keyed_server: str, mnist: Any
 ) -> None:
     tab, prompts = keyed_page(browser, keyed_server, API_KEY)
-    expect(tab.locator("#model-info")).to_contain_text("Model mnist-mlp")
+    expect(tab.locator("#model-info")).to_contain_text("Model mnist")
     tab.locator("#file").set_input_files(
         {"name": "mnist-0.png", "mimeType": "image/png", "buffer": png(mnist.x_test[0])}
     )

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.server
 
 COUNT = 4
 INFER = "/v2/models/mnist/infer"
-VERSION = "1"  # models/mnist-mlp.card.json
+VERSION = "2"  # models/mnist/2/, the newest
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +160,7 @@ def test_v2_unknown_version_is_404(
     tensor = triton.InferInput("pixels", [COUNT, 784], "FP32")
     tensor.set_data_from_numpy(pixels_of(digits))
     with pytest.raises(InferenceServerException) as raised:
-        client.infer("mnist", [tensor], model_version="2")
+        client.infer("mnist", [tensor], model_version="9")
     assert raised.value.status() == "404"
     assert "version" in raised.value.message()
 

@@ -1,4 +1,4 @@
-"""Request-scoped access to what the lifespan built: settings, classifier, batching engine.
+"""Request-scoped access to what the lifespan built: settings and the model repository.
 
 They are `async def` so FastAPI calls them inline instead of in its thread pool.
 """
@@ -9,8 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from app.imaging.decoder import Decoder
-from app.inference.batching import BatchingEngine
-from app.inference.classifier import Classifier
+from app.inference.repository import Repository
 from app.settings import Settings
 
 
@@ -20,8 +19,7 @@ class Serving:
     there directly (app.http.routes.direct); other routes get its parts injected."""
 
     settings: Settings
-    classifier: Classifier
-    engine: BatchingEngine
+    models: Repository
     decoder: Decoder
 
 
@@ -29,12 +27,8 @@ async def get_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-async def get_classifier(request: Request) -> Classifier:
-    return request.app.state.serving.classifier  # type: ignore[no-any-return]
-
-
-async def get_engine(request: Request) -> BatchingEngine:
-    return request.app.state.serving.engine  # type: ignore[no-any-return]
+async def get_models(request: Request) -> Repository:
+    return request.app.state.serving.models  # type: ignore[no-any-return]
 
 
 async def get_decoder(request: Request) -> Decoder:
@@ -42,6 +36,5 @@ async def get_decoder(request: Request) -> Decoder:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-ClassifierDep = Annotated[Classifier, Depends(get_classifier)]
-EngineDep = Annotated[BatchingEngine, Depends(get_engine)]
+ModelsDep = Annotated[Repository, Depends(get_models)]
 DecoderDep = Annotated[Decoder, Depends(get_decoder)]

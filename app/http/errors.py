@@ -22,6 +22,8 @@ from app.imaging.preprocessing import (
     UnsupportedFormat,
 )
 from app.inference.batching import Overloaded
+from app.inference.layout import RepositoryUnreadable
+from app.inference.repository import LoadFailed, VersionNotFound
 from app.protocol.oip import ProtocolError
 
 logger = logging.getLogger(__name__)
@@ -78,6 +80,7 @@ def _error(description: str) -> dict[str, Any]:
 
 PREDICT_ERRORS: dict[int | str, dict[str, Any]] = {
     400: _error("empty, corrupt or truncated image"),
+    404: _error("no such model version is served (`?version=`); the message lists those that are"),
     408: _error("the request body was not received in time"),
     413: _error("body over the upload limit, too many pixels, or too many files"),
     415: _error("not an image in an accepted format (PNG, JPEG, GIF, BMP, WebP, TIFF)"),
@@ -132,6 +135,18 @@ async def _protocol_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(request, str(exc), exc.status, exc.headers)
 
 
+async def _version_not_found(request: Request, exc: Exception) -> JSONResponse:
+    return error_response(request, str(exc), 404)
+
+
+async def _repository_unreadable(request: Request, exc: Exception) -> JSONResponse:
+    return error_response(request, str(exc), 503)
+
+
+async def _load_failed(request: Request, exc: Exception) -> JSONResponse:
+    return error_response(request, str(exc), 400)
+
+
 async def _client_gone(request: Request, exc: Exception) -> JSONResponse:
     # Nobody reads this answer; it only keeps a departed client out of the internal-error log.
     detail = "the client disconnected before the request body was complete"
@@ -150,5 +165,8 @@ def register_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ImageError, _image_error)
     app.add_exception_handler(Overloaded, _overloaded)
     app.add_exception_handler(ProtocolError, _protocol_error)
+    app.add_exception_handler(VersionNotFound, _version_not_found)
+    app.add_exception_handler(LoadFailed, _load_failed)
+    app.add_exception_handler(RepositoryUnreadable, _repository_unreadable)
     app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(Exception, _unexpected)

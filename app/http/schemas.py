@@ -6,7 +6,7 @@ EXAMPLE_PROBABILITIES: list[JsonValue] = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.9
 
 
 class ModelRef(BaseModel):
-    name: str = Field(examples=["mnist-mlp"])
+    name: str = Field(examples=["mnist"])
     version: str = Field(examples=["1"])
 
 
@@ -18,7 +18,7 @@ class Prediction(BaseModel):
                 "confidence": 0.9999,
                 "probabilities": EXAMPLE_PROBABILITIES,
                 "normalized": False,
-                "model": {"name": "mnist-mlp", "version": "1"},
+                "model": {"name": "mnist", "version": "2"},
                 "image": None,
             }
         }
@@ -71,13 +71,17 @@ class Health(BaseModel):
 
 
 class ModelMetadata(BaseModel):
-    name: str = Field(examples=["mnist-mlp"])
+    name: str = Field(examples=["mnist"])
     version: str = Field(examples=["1"])
-    file: str = Field(examples=["mnist-mlp.keras"], description="model file name")
+    file: str = Field(examples=["model.keras"], description="model file name")
     sha256: str = Field(description="sha256 of the served model file")
     input_shape: list[int | None] = Field(examples=[[None, 784]])
     classes: list[int] = Field(examples=[list(range(10))])
     test_accuracy: float | None = Field(None, examples=[0.9822], description="from the card")
     created: str | None = Field(None, description="when training saved the model (the card)")
-    loaded_at: str = Field(description="when this process loaded the model")
+    loaded_at: str = Field(description="when this process loaded this version")
     card: dict[str, object] | None = Field(None, description="the full training card, if any")
+    versions: list[str] = Field(examples=[["1", "2"]], description="every version served")
+    default_version: str = Field(
+        examples=["2"], description="the version that answers requests naming none"
+    )

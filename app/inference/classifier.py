@@ -50,7 +50,8 @@ def configure_threads(threads: int) -> None:
 
 
 class Classifier:
-    """A loaded 784 -> 10 Keras model, run by `runtime` on float32 (N, 784) batches."""
+    """A loaded 784 -> 10 Keras model, run by `runtime` on float32 (N, 784) batches. For the
+    litert runtime `model` may also be the model already converted (app.inference.convert)."""
 
     def __init__(
         self, model: Any, info: ModelInfo, runtime: Runtime = "litert", threads: int = 1
@@ -70,25 +71,7 @@ class Classifier:
         threads: int = 1,
     ) -> "Classifier":
         """Load and validate a `.keras` model; raise ModelLoadError naming path and setting."""
-        check_model_file(path, setting)
-        import_tensorflow()
-        import keras
-
-        try:
-            model = keras.saving.load_model(path, compile=False)
-        except Exception as exc:  # Keras raises many types for a bad archive
-            raise ModelLoadError(
-                f"model file {path} could not be loaded by Keras ({type(exc).__name__}: "
-                f"{str(exc)[:200]}); set {setting}"
-            ) from None
-        input_shape = tuple(getattr(model, "input_shape", ()) or ())
-        output_shape = tuple(getattr(model, "output_shape", ()) or ())
-        if input_shape[1:] != (INPUT_SIZE,) or output_shape[1:] != (NUM_CLASSES,):
-            raise ModelLoadError(
-                f"model file {path} maps {input_shape} -> {output_shape}; expected "
-                f"(None, {INPUT_SIZE}) -> (None, {NUM_CLASSES}); set {setting}"
-            )
-        classifier = cls(model, read_info(path), runtime, threads)
+        classifier = cls(load_keras(path, setting), read_info(path), runtime, threads)
         classifier.warm()
         return classifier
 
@@ -101,6 +84,38 @@ class Classifier:
         for size in (1, 8):
             self.predict(np.zeros((size, INPUT_SIZE), dtype=np.float32))
         logger.info("model %s v%s warmed (%s)", self.info.name, self.info.version, self.runtime)
+
+
+def load_keras(path: Path, setting: str) -> Any:
+    """The Keras model in `path`, checked to map 784 inputs to 10 outputs; ModelLoadError
+    naming the path and the setting otherwise."""
+    check_model_file(path, setting)
+    import_tensorflow()
+    import keras
+
+    try:
+        model = keras.saving.load_model(path, compile=False)
+    except Exception as exc:  # Keras raises many types for a bad archive
+        raise ModelLoadError(
+            f"model file {path} could not be loaded by Keras ({type(exc).__name__}: "
+            f"{str(exc)[:200]}); set {setting}"
+        ) from None
+    input_shape = tuple(getattr(model, "input_shape", ()) or ())
+    output_shape = tuple(getattr(model, "output_shape", ()) or ())
+    if input_shape[1:] != (INPUT_SIZE,) or output_shape[1:] != (NUM_CLASSES,):
+        raise ModelLoadError(
+            f"model file {path} maps {input_shape} -> {output_shape}; expected "
+            f"(None, {INPUT_SIZE}) -> (None, {NUM_CLASSES}); set {setting}"
+        )
+    return model
+
+
+def litert_flatbuffer(model: Any) -> bytes:
+    """The Keras model converted by TensorFlow's LiteRT converter."""
+    tf = import_tensorflow()
+
+    with contextlib.redirect_stdout(io.StringIO()):  # the converter prints what it exported
+        return tf.lite.TFLiteConverter.from_keras_model(model).convert()  # type: ignore[no-any-return]
 
 
 def tensorflow_forward(model: Any, threads: int) -> Forward:
@@ -122,10 +137,9 @@ def tensorflow_forward(model: Any, threads: int) -> Forward:
 
 
 def litert_forward(model: Any, threads: int) -> Forward:
-    """The model converted by TensorFlow's LiteRT converter, in one LiteRT interpreter that
-    `threads` threads run. Not thread-safe: the batching engine calls it from one thread."""
-    import tensorflow as tf
-
+    """The model converted by TensorFlow's LiteRT converter (unless it is already: bytes), in one
+    LiteRT interpreter that `threads` threads run. Not thread-safe: the batching engine calls it
+    from one thread."""
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
@@ -133,8 +147,7 @@ def litert_forward(model: Any, threads: int) -> Forward:
             "the litert runtime needs the ai-edge-litert package (pip install ai-edge-litert); "
             "or set MNIST_API_INFERENCE_RUNTIME=tensorflow"
         ) from None
-    with contextlib.redirect_stdout(io.StringIO()):  # the converter prints what it exported
-        flatbuffer = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    flatbuffer = model if isinstance(model, bytes) else litert_flatbuffer(model)
     with _quiet_stderr():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
         interpreter = Interpreter(model_content=flatbuffer, num_threads=threads)
         interpreter.allocate_tensors()

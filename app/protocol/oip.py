@@ -26,7 +26,7 @@ from app.protocol.tensors import (
 )
 
 SERVER_NAME = "mnist-serve"
-EXTENSIONS = ("binary_tensor_data", "classification")
+EXTENSIONS = ("binary_tensor_data", "classification", "model_repository")
 MODEL_NAME = "mnist"
 PLATFORM = "tensorflow_keras"
 PIXELS = "pixels"  # FP32 [N, 784] or [N, 28, 28], MNIST pixels scaled to [0, 1]

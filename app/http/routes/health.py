@@ -1,9 +1,9 @@
 """Liveness, readiness and model metadata."""
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from app.http.dependencies import ClassifierDep
+from app.http.dependencies import ModelsDep
 from app.http.schemas import ErrorResponse, Health, ModelMetadata
 
 router = APIRouter(tags=["operations"])
@@ -16,19 +16,34 @@ async def healthz() -> Health:
 
 @router.get(
     "/readyz",
-    summary="Readiness: the model is loaded and warmed",
+    summary="Readiness: a model version is loaded and warmed",
     response_model=Health,
-    responses={503: {"model": ErrorResponse, "description": "model not loaded yet"}},
+    responses={503: {"model": ErrorResponse, "description": "no model version served"}},
 )
 async def readyz(request: Request) -> Health | JSONResponse:
-    if not getattr(request.app.state, "ready", False):
+    serving = getattr(request.app.state, "serving", None)
+    if not getattr(request.app.state, "ready", False) or serving is None:
         return JSONResponse({"detail": "model not loaded yet"}, status_code=503)
+    if serving.models.default is None:
+        return JSONResponse({"detail": "no model version is served"}, status_code=503)
     return Health(status="ready")
 
 
-@router.get("/model", summary="What model is served", response_model=ModelMetadata)
-async def model_metadata(request: Request, classifier: ClassifierDep) -> ModelMetadata:
-    info = classifier.info
+@router.get(
+    "/model",
+    summary="What model is served: the default version (or `?version=N`), and every version",
+    response_model=ModelMetadata,
+    responses={
+        404: {"model": ErrorResponse, "description": "no such version is served"},
+        422: {"model": ErrorResponse, "description": "`version` is not a positive integer"},
+    },
+)
+async def model_metadata(
+    models: ModelsDep,
+    version: int | None = Query(None, ge=1, description="a served version; default: the default"),
+) -> ModelMetadata:
+    served = models.get(version)
+    info = served.info
     return ModelMetadata(
         name=info.name,
         version=info.version,
@@ -38,6 +53,8 @@ async def model_metadata(request: Request, classifier: ClassifierDep) -> ModelMe
         classes=list(range(10)),
         test_accuracy=info.test_accuracy,
         created=info.created,
-        loaded_at=request.app.state.loaded_at,
+        loaded_at=served.loaded_at,
         card=info.card or None,
+        versions=[str(v) for v in models.versions],
+        default_version=str(models.get().version),
     )

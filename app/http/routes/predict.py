@@ -18,6 +18,7 @@ from app.imaging.preprocessing import (
     encode_png,
 )
 from app.inference.model_file import ModelInfo
+from app.inference.repository import Served
 
 # The hot paths: each endpoint reads its own request (app.http.forms) and finds what the lifespan
 # built in app.state.serving (tests swap it there), so FastAPI resolves nothing per request.
@@ -32,12 +33,24 @@ NORMALIZE_TEXT = (
     "only converted to gray and resized to 28x28."
 )
 INCLUDE_IMAGE_TEXT = "Also return the 28x28 image the model saw, as a base64 PNG."
+VERSION_TEXT = (
+    "The model version to answer (a served one: see GET /model); default: the default version."
+)
 IMAGE: dict[str, object] = {"type": "string", "contentMediaType": "application/octet-stream"}
 
 
 def _flag_doc(name: str, default: bool, text: str) -> dict[str, object]:
     schema = {"type": "boolean", "default": default, "description": text}
     return {"name": name, "in": "query", "required": False, "schema": schema, "description": text}
+
+
+VERSION_DOC: dict[str, object] = {
+    "name": "version",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "integer", "minimum": 1},
+    "description": VERSION_TEXT,
+}
 
 
 def request_doc(field: str, schema: dict[str, object]) -> dict[str, object]:
@@ -47,6 +60,7 @@ def request_doc(field: str, schema: dict[str, object]) -> dict[str, object]:
         "parameters": [
             _flag_doc("normalize", True, NORMALIZE_TEXT),
             _flag_doc("include_image", False, INCLUDE_IMAGE_TEXT),
+            VERSION_DOC,
         ],
         "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": form}}},
     }
@@ -93,12 +107,23 @@ def json_response(model: Prediction | BatchPrediction) -> Response:
 async def predict(request: Request) -> Response:
     serving: Serving = request.app.state.serving
     normalize, include_image = read_flags(request)
-    parts = fields(await read_form(request), "file")
-    prepared = await serving.decoder.prepare(parts[0].data, normalize)
-    probabilities = (await serving.engine.predict(prepared.vector()[np.newaxis]))[0]
-    result = to_prediction(probabilities, serving.classifier.info, prepared, include_image)
+    with serving.models.lease(requested_version(request)) as served:
+        parts = fields(await read_form(request), "file")
+        prepared = await serving.decoder.prepare(parts[0].data, normalize)
+        probabilities = (await served.engine.predict(prepared.vector()[np.newaxis]))[0]
+    result = to_prediction(probabilities, served.info, prepared, include_image)
     request.state.prediction = (result.digit, round(result.confidence, 4))
     return json_response(result)
+
+
+def requested_version(request: Request) -> int | None:
+    """`?version=N` (a positive integer), or None; FormError (422) for anything else."""
+    value = request.query_params.get("version")
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise FormError(f"query parameter `version` must be a positive integer, not {value!r}")
+    return int(value)
 
 
 def read_flags(request: Request) -> tuple[bool, bool]:
@@ -133,8 +158,15 @@ def fields(parts: list[FormPart], name: str) -> list[FormPart]:
 )
 async def predict_batch(request: Request) -> Response:
     serving: Serving = request.app.state.serving
-    settings, info = serving.settings, serving.classifier.info
     normalize, include_image = read_flags(request)
+    with serving.models.lease(requested_version(request)) as served:
+        return await _predict_batch(request, serving, served, normalize, include_image)
+
+
+async def _predict_batch(
+    request: Request, serving: Serving, served: Served, normalize: bool, include_image: bool
+) -> Response:
+    settings, info = serving.settings, served.info
     files = fields(await read_form(request), "files")
     if len(files) > settings.max_batch_files:
         raise HTTPException(
@@ -144,7 +176,7 @@ async def predict_batch(request: Request) -> Response:
     prepared = await serving.decoder.prepare_all(payloads, normalize)
     good = [item for item in prepared if isinstance(item, PreparedImage)]
     probabilities = iter(
-        await serving.engine.predict(np.stack([item.vector() for item in good])) if good else ()
+        await served.engine.predict(np.stack([item.vector() for item in good])) if good else ()
     )
     results = []
     for index, (upload, item) in enumerate(zip(files, prepared, strict=True)):

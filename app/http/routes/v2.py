@@ -12,10 +12,11 @@ from fastapi.responses import JSONResponse
 from numpy.typing import NDArray
 
 from app import __version__
-from app.http.dependencies import ClassifierDep, DecoderDep, EngineDep, SettingsDep
+from app.http.dependencies import DecoderDep, ModelsDep, SettingsDep
 from app.http.schemas import ProtocolErrorResponse
 from app.imaging.decoder import Decoder, is_heavy
 from app.inference.batching import Overloaded
+from app.inference.repository import VersionNotFound
 from app.protocol import oip
 from app.settings import Settings
 
@@ -27,7 +28,7 @@ def _error(description: str) -> dict[str, Any]:
     return {"model": ProtocolErrorResponse, "description": description}
 
 
-UNKNOWN_MODEL = _error("another model name or version than the one served")
+UNKNOWN_MODEL = _error("another model name, or a version not served (the message lists them)")
 MODEL_ERRORS: dict[int | str, dict[str, Any]] = {404: UNKNOWN_MODEL}
 INFER_ERRORS: dict[int | str, dict[str, Any]] = {
     400: _error("malformed request: JSON, tensor names, shapes, datatypes, values or images"),
@@ -40,18 +41,29 @@ INFER_ERRORS: dict[int | str, dict[str, Any]] = {
 ModelName = Annotated[str, Path(examples=[oip.MODEL_NAME], description="the served model: mnist")]
 
 
-async def served_version(request: Request, classifier: ClassifierDep, model_name: ModelName) -> str:
-    """The served model's version; 404 for another model name or version in the path."""
-    version = classifier.info.version
-    oip.check_model(model_name, request.path_params.get("model_version"), version)
+async def requested_version(
+    request: Request, models: ModelsDep, model_name: ModelName
+) -> int | None:
+    """The version in the path (None: the default); 404 for another model or a version not
+    served, naming the versions that are."""
+    oip.check_model(model_name, None, "")
+    text = request.path_params.get("model_version")
+    if text is None:
+        return None
+    version = int(text) if text.isdigit() else 0
+    if version not in models.versions:
+        raise VersionNotFound(text, models.versions)
     return version
 
 
-VersionDep = Annotated[str, Depends(served_version)]
+VersionDep = Annotated[int | None, Depends(requested_version)]
 
 
 def _ready(request: Request) -> bool:
-    return bool(getattr(request.app.state, "ready", False))
+    """Started, and some version is served (not after every version was unloaded)."""
+    serving = getattr(request.app.state, "serving", None)
+    ready = getattr(request.app.state, "ready", False)
+    return bool(ready and serving is not None and serving.models.default is not None)
 
 
 @router.get("", summary="Server metadata: name, version, protocol extensions")
@@ -80,8 +92,13 @@ async def server_ready(request: Request) -> JSONResponse:
     responses=MODEL_ERRORS,
 )
 @router.get(VERSIONED, include_in_schema=False)
-async def model_metadata(version: VersionDep) -> dict[str, Any]:
-    return oip.model_metadata(version)
+async def model_metadata(version: VersionDep, models: ModelsDep) -> dict[str, Any]:
+    metadata = oip.model_metadata(str(models.get(version).version))
+    if version is None:  # the model: every version served, the default first
+        default = models.get().version
+        others = [v for v in reversed(models.versions) if v != default]
+        metadata["versions"] = [str(v) for v in [default, *others]]
+    return metadata
 
 
 @router.get(
@@ -90,8 +107,8 @@ async def model_metadata(version: VersionDep) -> dict[str, Any]:
     responses={**MODEL_ERRORS, 503: {"description": "the model is not loaded yet"}},
 )
 @router.get(f"{VERSIONED}/ready", include_in_schema=False)
-async def model_ready(request: Request, version: VersionDep) -> JSONResponse:
-    ready = _ready(request)
+async def model_ready(request: Request, version: VersionDep, models: ModelsDep) -> JSONResponse:
+    ready = _ready(request) and (version is None or version in models.versions)
     return JSONResponse({"name": oip.MODEL_NAME, "ready": ready}, status_code=200 if ready else 503)
 
 
@@ -119,20 +136,22 @@ async def _decode(
 async def infer(
     request: Request,
     version: VersionDep,
-    engine: EngineDep,
+    models: ModelsDep,
     decoder: DecoderDep,
     settings: SettingsDep,
 ) -> Response:
     if request.headers.get("content-encoding", "identity") != "identity":
         raise oip.ProtocolError("compressed request bodies are not supported", 415)
-    body = await request.body()
-    header_length = request.headers.get(oip.HEADER_LENGTH)
-    parsed, rows = await _decode(decoder, body, header_length, settings)
-    try:
-        probabilities = await engine.predict(rows)
-    except Overloaded as exc:
-        raise oip.ProtocolError(str(exc), 503, {"Retry-After": str(exc.retry_after)}) from None
-    content, json_length = oip.build_infer_response(parsed, probabilities, version)
+    with models.lease(version) as served:
+        body = await request.body()
+        header_length = request.headers.get(oip.HEADER_LENGTH)
+        parsed, rows = await _decode(decoder, body, header_length, settings)
+        try:
+            probabilities = await served.engine.predict(rows)
+        except Overloaded as exc:
+            headers = {"Retry-After": str(exc.retry_after)}
+            raise oip.ProtocolError(str(exc), 503, headers) from None
+    content, json_length = oip.build_infer_response(parsed, probabilities, str(served.version))
     if json_length is None:
         return Response(content, media_type="application/json")
     headers = {oip.HEADER_LENGTH: str(json_length)}

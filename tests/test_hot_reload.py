@@ -1,0 +1,214 @@
+"""Hot reload under load, against a real `python -m app`: versions copied in, a broken one, a
+rollback and a roll-forward through the repository API, the old version removed. Several
+clients send uploads for the whole run: no request may fail, /readyz must stay 200, and the
+answers must switch to the new version soon after each change."""
+
+import shutil
+import statistics
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests import servers
+from tests.loadgen import DIGIT_28
+from tests.versions import SHIPPED_VERSION, broken_version, copy_version, shifted_version
+
+pytestmark = pytest.mark.server
+
+POLL_S = 0.2
+CLIENTS = 4
+SWITCH_TIMEOUT_S = 120.0  # a hot load runs a nice-19 child (~4 CPU-s): slow on a busy machine
+MAX_RUN_S = 240.0  # every load loop stops by then, whatever happens
+
+
+@dataclass
+class Answer:
+    started: float
+    seconds: float
+    status: int
+    version: str | None
+    digit: int | None
+
+
+@dataclass
+class Load:
+    """CLIENTS threads posting a digit to /predict, and one polling /readyz, until stopped."""
+
+    url: str
+    answers: list[Answer] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    readiness: list[int] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def client(self) -> None:
+        deadline = time.monotonic() + MAX_RUN_S
+        sent = 0
+        while not self.stop.is_set() and time.monotonic() < deadline:
+            # A fresh connection now and then, so that every worker gets requests.
+            with httpx.Client(base_url=self.url, timeout=30, trust_env=False) as http:
+                for _ in range(25):
+                    if self.stop.is_set():
+                        return
+                    self.post(http)
+                    sent += 1
+
+    def post(self, http: httpx.Client) -> None:
+        started = time.monotonic()
+        try:
+            response = http.post("/predict", files={"file": ("d.png", DIGIT_28, "image/png")})
+        except httpx.HTTPError as exc:
+            self.errors.append(f"{type(exc).__name__}: {exc}")
+            return
+        seconds = time.monotonic() - started
+        if response.status_code != 200:
+            self.errors.append(f"{response.status_code} {response.text}")
+            self.answers.append(Answer(started, seconds, response.status_code, None, None))
+            return
+        body = response.json()
+        self.answers.append(Answer(started, seconds, 200, body["model"]["version"], body["digit"]))
+
+    def ready_poller(self) -> None:
+        deadline = time.monotonic() + MAX_RUN_S
+        with httpx.Client(base_url=self.url, timeout=30, trust_env=False) as http:
+            while not self.stop.is_set() and time.monotonic() < deadline:
+                try:
+                    self.readiness.append(http.get("/readyz").status_code)
+                except httpx.HTTPError as exc:
+                    self.errors.append(f"readyz: {type(exc).__name__}")
+                time.sleep(0.05)
+
+    def since(self, moment: float) -> list[Answer]:
+        return [a for a in list(self.answers) if a.started >= moment]
+
+
+@contextmanager
+def loaded(url: str) -> Iterator[Load]:
+    load = Load(url)
+    threads = [threading.Thread(target=load.client) for _ in range(CLIENTS)]
+    threads.append(threading.Thread(target=load.ready_poller))
+    for thread in threads:
+        thread.start()
+    try:
+        yield load
+    finally:
+        load.stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+
+
+def switched(load: Load, version: str, changed: float, settle_answers: int = 40) -> float:
+    """Seconds from `changed` until every answer (`settle_answers` in a row) comes from
+    `version`; fails after SWITCH_TIMEOUT_S."""
+    deadline = changed + SWITCH_TIMEOUT_S
+    while time.monotonic() < deadline:
+        answers = load.since(changed)
+        last_other = max((i for i, a in enumerate(answers) if a.version != version), default=-1)
+        if len(answers) - last_other - 1 >= settle_answers:
+            first = answers[last_other + 1]
+            return first.started - changed
+        time.sleep(0.05)
+    raise AssertionError(f"answers did not switch to version {version} in {SWITCH_TIMEOUT_S} s")
+
+
+def index(url: str, times: int = 6) -> list[list[dict[str, str]]]:
+    """The repository index as answered by (likely) every worker: fresh connections."""
+    return [httpx.post(f"{url}/v2/repository/index", trust_env=False).json() for _ in range(times)]
+
+
+def wait_for(check: Callable[[], bool], timeout: float = SWITCH_TIMEOUT_S) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.1)
+
+
+def p99(answers: list[Answer]) -> float:
+    return statistics.quantiles([a.seconds for a in answers], n=100)[98] * 1000
+
+
+@pytest.fixture(scope="module")
+def staged(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A second version, made outside the repository: answers (d + 1) % 10 for version 1's d."""
+    return shifted_version(tmp_path_factory.mktemp("staged") / "shifted")
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_versions_swap_under_load_without_a_failed_request(
+    tmp_path: Path, staged: Path, workers: str
+) -> None:
+    repository = tmp_path / "repository"
+    copy_version(SHIPPED_VERSION, repository, 1)
+    env = {"MNIST_API_MODEL_REPOSITORY": str(repository), "MNIST_API_POLL_INTERVAL_S": str(POLL_S)}
+    with (
+        servers.running(tmp_path, "--workers", workers, env=env) as server,
+        loaded(server.url) as load,
+    ):
+        time.sleep(3)
+        quiet = load.since(0)
+        assert quiet, load.errors[:5]
+        assert {a.version for a in quiet} == {"1"}
+        digit = quiet[0].digit
+        assert digit is not None
+        timings = {}
+
+        changed = time.monotonic()  # a new version, copied in file by file (not atomic)
+        copy_version(staged, repository, 2)
+        timings["copy in v2"] = switched(load, "2", changed)
+        assert {a.digit for a in load.since(changed) if a.version == "2"} == {(digit + 1) % 10}
+
+        changed = time.monotonic()  # a broken version: v2 keeps serving
+        broken_version(repository / "mnist" / "3")
+        wait_for(
+            lambda: all(
+                {"name": "mnist", "version": "3", "state": "UNAVAILABLE"}.items()
+                <= entries[0].items()
+                and "not a readable .keras archive" in entries[0]["reason"]
+                for entries in index(server.url)
+            )
+        )
+        timings["broken v3 marked"] = time.monotonic() - changed
+
+        changed = time.monotonic()  # roll back through the API: unload v2, v1 serves again
+        response = httpx.post(
+            f"{server.url}/v2/repository/models/mnist/unload",
+            json={"parameters": {"version": "2"}},
+            trust_env=False,
+            timeout=60,
+        )
+        assert response.status_code == 200, response.text
+        timings["unload v2 (rollback)"] = switched(load, "1", changed)
+
+        changed = time.monotonic()  # and forward again
+        response = httpx.post(
+            f"{server.url}/v2/repository/models/mnist/load",
+            json={"parameters": {"version": "2"}},
+            trust_env=False,
+            timeout=60,
+        )
+        assert response.status_code == 200, response.text
+        timings["load v2"] = switched(load, "2", changed)
+
+        changed = time.monotonic()  # the old version's folder goes
+        shutil.rmtree(repository / "mnist" / "1")
+        wait_for(
+            lambda: all(
+                [e["version"] for e in entries] == ["3", "2"] for entries in index(server.url)
+            )
+        )
+        timings["remove v1"] = time.monotonic() - changed
+        time.sleep(1)
+    baseline, everything = p99(quiet), p99(load.answers)
+    print(f"\nworkers={workers}: {len(load.answers)} requests, timings (s): {timings}")
+    print(f"p99 before any change {baseline:.1f} ms, over the whole run {everything:.1f} ms")
+    assert load.errors == []
+    assert set(load.readiness) == {200}
+    assert all(a.status == 200 for a in load.answers)
+    log = server.log.read_text()
+    assert log.count("model version 3 not loaded") == int(workers)  # logged once per worker
+    assert "Traceback" not in log

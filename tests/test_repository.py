@@ -1,0 +1,291 @@
+"""The model repository's logic with stand-in models (no TensorFlow): policy, stability,
+failures, swaps, draining, and load/unload requests shared by workers through the state dir."""
+
+import asyncio
+import os
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+
+from app.inference.batching import BatchingEngine
+from app.inference.layout import ControlFile, Found, RepositoryUnreadable, Source
+from app.inference.model_file import ModelInfo, ModelLoadError
+from app.inference.plan import State
+from app.inference.policy import PolicyError, VersionPolicy
+from app.inference.repository import LoadFailed, Repository, VersionNotFound
+
+
+@pytest.mark.parametrize(
+    ("text", "available", "selected"),
+    [
+        ("latest", [1, 2, 3], {3}),
+        ("latest:2", [1, 2, 3], {2, 3}),
+        ("latest:5", [1, 3], {1, 3}),
+        ("all", [1, 2, 3], {1, 2, 3}),
+        ("1,3", [1, 2, 3], {1, 3}),
+        ("2, 7", [1, 2, 3], {2}),
+        ("LATEST", [4, 10], {10}),
+        ("latest", [], set()),
+    ],
+)
+def test_policy_selects(text: str, available: list[int], selected: set[int]) -> None:
+    assert VersionPolicy.parse(text).select(available) == selected
+
+
+@pytest.mark.parametrize("text", ["", "newest", "latest:0", "latest:x", "0", "1,-2", "1;2"])
+def test_policy_refuses(text: str) -> None:
+    with pytest.raises(PolicyError, match="is not one of"):
+        VersionPolicy.parse(text)
+
+
+class FakeClassifier:
+    """Answers the same probabilities for every row; `nan` models answer NaN."""
+
+    def __init__(self, found: Found, probabilities: NDArray[np.float32]) -> None:
+        self.info = ModelInfo("fake", "?", found.path, "0" * 64)
+        self.probabilities = probabilities
+
+    def predict(self, rows: NDArray[np.float32]) -> NDArray[np.float32]:
+        return np.tile(self.probabilities, (len(rows), 1))
+
+
+attempts: list[Path] = []
+
+
+def fake_load(found: Found, hot: bool) -> FakeClassifier:
+    """A model file holds `digit:N`, `nan` or anything else (not loadable)."""
+    attempts.append(found.path)
+    text = found.path.read_text()
+    if text == "nan":
+        return FakeClassifier(found, np.full(10, np.nan, np.float32))
+    if not text.startswith("digit:"):
+        raise ModelLoadError(f"model file {found.path} is not a readable .keras archive")
+    return FakeClassifier(found, np.eye(10, dtype=np.float32)[int(text[6:])])
+
+
+def write_version(root: Path, version: int, text: str, age_s: float = 60) -> Path:
+    folder = root / "mnist" / str(version)
+    folder.mkdir(parents=True, exist_ok=True)
+    model = folder / "model.keras"
+    model.write_text(text)
+    stamp = time.time() - age_s
+    os.utime(model, (stamp, stamp))
+    return model
+
+
+def repository(root: Path, policy: str = "latest", **options: object) -> Repository:
+    state_dir = options.pop("state_dir", None)
+    return Repository(
+        Source(root),
+        VersionPolicy.parse(policy),
+        ControlFile(state_dir),  # type: ignore[arg-type]
+        fake_load,  # type: ignore[arg-type]
+        lambda classifier: BatchingEngine(classifier.predict),
+        **options,  # type: ignore[arg-type]
+    )
+
+
+def run(scenario: Callable[[], Awaitable[None]]) -> None:
+    asyncio.run(scenario())
+
+
+async def digit_of(repo: Repository, version: int | None = None) -> int:
+    with repo.lease(version) as served:
+        rows = await served.engine.predict(np.zeros((1, 784), np.float32))
+    return int(rows[0].argmax())
+
+
+def states(repo: Repository) -> dict[int, tuple[State, str]]:
+    return {entry.version: (entry.state, entry.reason) for entry in repo.index()}
+
+
+def test_latest_serves_the_newest_and_lists_the_others(tmp_path: Path) -> None:
+    write_version(tmp_path, 1, "digit:1")
+    write_version(tmp_path, 2, "digit:2")
+
+    async def scenario() -> None:
+        repo = repository(tmp_path)
+        await repo.start()
+        assert (repo.versions, await digit_of(repo)) == ([2], 2)
+        assert states(repo)[1] == (State.UNAVAILABLE, "not selected by the version policy latest")
+        assert repo.get().info.version == "2"  # the folder names the version
+        await repo.stop()
+
+    run(scenario)
+
+
+def test_versions_side_by_side_answer_their_own(tmp_path: Path) -> None:
+    for version in (1, 2, 3):
+        write_version(tmp_path, version, f"digit:{version}")
+
+    async def scenario() -> None:
+        repo = repository(tmp_path, "1,3", pinned_default=1)
+        await repo.start()
+        assert repo.versions == [1, 3]
+        assert [await digit_of(repo, v) for v in (None, 1, 3)] == [1, 1, 3]
+        with pytest.raises(VersionNotFound, match=r"version 2 .* available versions: 1, 3"):
+            repo.get(2)
+        await repo.stop()
+
+    run(scenario)
+
+
+def test_broken_newest_keeps_the_old_serving_and_is_tried_once_per_change(
+    tmp_path: Path,
+) -> None:
+    write_version(tmp_path, 1, "digit:1")
+
+    async def scenario() -> None:
+        repo = repository(tmp_path)
+        await repo.start()
+        model = write_version(tmp_path, 2, "garbage")
+        attempts.clear()
+        for _ in range(3):
+            await repo.reconcile()
+        assert attempts == [model]
+        assert (repo.versions, await digit_of(repo)) == ([1], 1)
+        state, reason = states(repo)[2]
+        assert state == State.UNAVAILABLE
+        assert "not a readable .keras archive" in reason
+        write_version(tmp_path, 2, "digit:2")  # fixed: tried again, served
+        await repo.reconcile()
+        assert (repo.versions, await digit_of(repo)) == ([2], 2)
+        await repo.stop()
+
+    run(scenario)
+
+
+def test_model_answering_nan_is_refused(tmp_path: Path) -> None:
+    write_version(tmp_path, 1, "digit:1")
+    write_version(tmp_path, 2, "nan")
+
+    async def scenario() -> None:
+        repo = repository(tmp_path)
+        await repo.start()
+        assert repo.versions == [1]
+        assert "NaN" in states(repo)[2][1]
+        await repo.stop()
+
+    run(scenario)
+
+
+def test_no_loadable_version_fails_start_naming_the_reasons(tmp_path: Path) -> None:
+    write_version(tmp_path, 1, "garbage")
+
+    async def scenario() -> None:
+        with pytest.raises(ModelLoadError, match=r"not a readable .keras archive"):
+            await repository(tmp_path).start()
+
+    run(scenario)
+
+
+def test_files_still_changing_wait_for_the_next_scan(tmp_path: Path) -> None:
+    write_version(tmp_path, 1, "digit:1")
+
+    async def scenario() -> None:
+        repo = repository(tmp_path)
+        await repo.start()
+        write_version(tmp_path, 2, "digit:2", age_s=0)  # just written
+        await repo.reconcile()
+        assert repo.versions == [1]
+        assert states(repo)[2] == (State.UNAVAILABLE, "files still changing; loaded once complete")
+        await repo.reconcile()  # unchanged since the last scan: complete
+        assert repo.versions == [2]
+        await repo.stop()
+
+    run(scenario)
+
+
+def test_removed_version_is_stopped_only_after_its_requests(tmp_path: Path) -> None:
+    write_version(tmp_path, 1, "digit:1")
+    write_version(tmp_path, 2, "digit:2")
+
+    async def scenario() -> None:
+        repo = repository(tmp_path, "all")
+        await repo.start()
+        with repo.lease(1) as served:
+            (tmp_path / "mnist" / "1" / "model.keras").unlink()
+            await repo.reconcile()
+            assert repo.versions == [2]
+            await asyncio.sleep(0.05)
+            rows = await served.engine.predict(np.zeros((1, 784), np.float32))  # still runs
+            assert int(rows[0].argmax()) == 1
+        await asyncio.sleep(0.05)
+        with pytest.raises(RuntimeError, match="not running"):
+            await served.engine.predict(np.zeros((1, 784), np.float32))
+        await repo.stop()
+
+    run(scenario)
+
+
+def test_pinned_default_is_served_beside_the_policy(tmp_path: Path) -> None:
+    write_version(tmp_path, 1, "digit:1")
+    write_version(tmp_path, 2, "digit:2")
+
+    async def scenario() -> None:
+        repo = repository(tmp_path, pinned_default=1)
+        await repo.start()
+        assert (repo.versions, await digit_of(repo)) == ([1, 2], 1)
+        await repo.stop()
+
+    run(scenario)
+
+
+def test_unload_and_load_requests_reach_every_worker(tmp_path: Path) -> None:
+    write_version(tmp_path, 1, "digit:1")
+    write_version(tmp_path, 2, "digit:2")
+    state_dir = tmp_path / "state"
+
+    async def scenario() -> None:
+        one, two = (repository(tmp_path, state_dir=state_dir) for _ in range(2))
+        await one.start()
+        await two.start()
+        await one.request_unload(2)  # a roll back: the policy picks 1 among the rest
+        assert one.versions == [1]
+        await two.reconcile()  # its next poll
+        assert two.versions == [1]
+        assert states(two)[2] == (State.UNAVAILABLE, "unloaded by request")
+        await two.request_load(2)
+        await one.reconcile()
+        assert one.versions == two.versions == [2]
+        with pytest.raises(VersionNotFound, match="version 9"):
+            await one.request_load(9)
+        await one.stop()
+        await two.stop()
+
+    run(scenario)
+
+
+def test_load_request_of_a_broken_version_says_why(tmp_path: Path) -> None:
+    write_version(tmp_path, 1, "digit:1")
+    write_version(tmp_path, 2, "garbage")
+
+    async def scenario() -> None:
+        repo = repository(tmp_path, "all")
+        await repo.start()
+        attempts.clear()
+        with pytest.raises(LoadFailed, match=r"version 2 not loaded: .*not a readable"):
+            await repo.request_load(2)
+        assert len(attempts) == 1  # a load request tries again
+        await repo.stop()
+
+    run(scenario)
+
+
+def test_unreadable_repository_keeps_what_is_served(tmp_path: Path) -> None:
+    write_version(tmp_path, 1, "digit:1")
+
+    async def scenario() -> None:
+        repo = repository(tmp_path)
+        await repo.start()
+        (tmp_path / "mnist").rename(tmp_path / "elsewhere")  # an unmounted volume, say
+        with pytest.raises(RepositoryUnreadable, match="cannot read"):
+            await repo.reconcile()
+        assert (repo.versions, await digit_of(repo)) == ([1], 1)
+        await repo.stop()
+
+    run(scenario)

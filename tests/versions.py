@@ -1,0 +1,40 @@
+"""Model versions for repository tests: the shipped one, a different one, a broken one."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from tests.conftest import SHIPPED_MODEL
+
+SHIPPED_VERSION = SHIPPED_MODEL.parent  # models/mnist/1/
+
+
+def copy_version(source: Path, repository: Path, version: int) -> Path:
+    """Copy a version folder (model, card, report) in as `<repository>/mnist/<version>/`."""
+    return Path(shutil.copytree(source, repository / "mnist" / str(version)))
+
+
+def shifted_version(folder: Path, shift: int = 1) -> Path:
+    """A version folder whose model answers digit (d + shift) % 10 where the shipped one
+    answers d: the shipped model with the columns of its last layer rolled by `shift`."""
+    import keras
+
+    model = keras.saving.load_model(SHIPPED_MODEL, compile=False)
+    last = model.layers[-1]
+    kernel, bias = last.get_weights()
+    last.set_weights([np.roll(kernel, shift, axis=1), np.roll(bias, shift)])
+    folder.mkdir(parents=True)
+    model.save(folder / "model.keras")
+    card = json.loads(SHIPPED_MODEL.with_name("model.card.json").read_text())
+    card["notes"] = f"the shipped model with its output classes rolled by {shift}"
+    (folder / "model.card.json").write_text(json.dumps(card))
+    return folder
+
+
+def broken_version(folder: Path) -> Path:
+    """A version folder whose model.keras is not a .keras archive at all."""
+    folder.mkdir(parents=True)
+    (folder / "model.keras").write_bytes(b"not a zip archive\n" * 100)
+    return folder
