@@ -20,9 +20,9 @@ if TYPE_CHECKING:
     import uvicorn
 
 APP = "app.main:create_app"
-# httptools, with each request's head bounded (app.http.protocol); uvicorn bounds h11 itself.
-BOUNDED_HTTPTOOLS = "app.http.protocol:BoundedHttpToolsProtocol"
-H11_MAX_HEAD_BYTES = 128 * 1024  # = app.http.protocol.MAX_HEAD_BYTES, which needs httptools
+# httptools, with each request's head bounded (app.http.server_protocol); uvicorn bounds h11 itself.
+BOUNDED_HTTPTOOLS = "app.http.server_protocol:BoundedHttpToolsProtocol"
+H11_MAX_HEAD_BYTES = 128 * 1024  # = app.http.server_protocol.MAX_HEAD_BYTES, which needs httptools
 # Spelled out, not imported from app.metrics: prometheus_client must not load before it is set.
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from tests import support
 from training.data import DATA_ENV, read_npz, validate
 
 BOUNDARY = "----mnistbench7d1f3c9a0b"
@@ -51,15 +52,12 @@ def load_digits(npz: Path, count: int) -> list[Digit]:
 
 def multipart(field: str, digits: list[Digit]) -> bytes:
     """A multipart/form-data body with one PNG part per digit, all in form field `field`."""
-    parts = []
-    for digit in digits:
-        head = (
-            f"--{BOUNDARY}\r\n"
-            f'Content-Disposition: form-data; name="{field}"; filename="{digit.index}.png"\r\n'
-            "Content-Type: image/png\r\n\r\n"
-        )
-        parts.append(head.encode() + digit.png + b"\r\n")
-    return b"".join(parts) + f"--{BOUNDARY}--\r\n".encode()
+    name = b'"' + field.encode() + b'"'
+    parts = [
+        support.part(name, digit.png, f"{digit.index}.png".encode(), b"image/png")
+        for digit in digits
+    ]
+    return support.multipart(*parts, boundary=BOUNDARY.encode())
 
 
 def content_type() -> str:

@@ -3,7 +3,6 @@
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -11,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -60,16 +61,9 @@ def bench_app_spec(name: str, workers: int, env: dict[str, str]) -> ServerSpec:
     return ServerSpec(name, workers, command, env)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def start(spec: ServerSpec, log_dir: Path) -> Server:
     """Spawn the server in its own session, its output going to `log_dir/<name>-w<N>.log`."""
-    port = free_port()
+    port = free_port(HOST)
     command = [*spec.command, "--host", HOST, "--port", str(port)]
     log = log_dir / f"{spec.name}-w{spec.workers}.log"
     # Only the benchmark's settings count: drop the caller's MNIST_API_* variables.

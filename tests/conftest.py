@@ -11,13 +11,10 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.settings import Settings
-from tests import servers
-from tests.images import png
+from tests import servers, support
+from tests.support import REPOSITORY, SHIPPED_MODEL, SMALL_BATCH_FILES, SMALL_UPLOAD_BYTES, png
 from training.data import DATA_ENV, Mnist, load_mnist
 
-ROOT = Path(__file__).resolve().parent.parent
-REPOSITORY = ROOT / "models"
-SHIPPED_MODEL = REPOSITORY / "mnist" / "2" / "model.keras"  # the newest: served by default
 NO_MNIST = f"${DATA_ENV} is not set: the real MNIST .npz is needed (tests never download it)"
 
 
@@ -49,9 +46,6 @@ def keras_model():  # type: ignore[no-untyped-def]
     return keras.saving.load_model(SHIPPED_MODEL)
 
 
-SMALL_BATCH_FILES = 3
-
-
 @pytest.fixture(scope="session")
 def small_batch_client() -> Iterator[TestClient]:
     """The real app with max_batch_files=SMALL_BATCH_FILES, lifespan run."""
@@ -72,9 +66,6 @@ def digit_png(mnist: Mnist) -> bytes:
     return png(mnist.x_test[0])
 
 
-SMALL_UPLOAD_BYTES = 64 * 1024
-
-
 @pytest.fixture
 def small_upload_app() -> FastAPI:
     """The app with a 64 KiB body limit, lifespan not run: enough for requests rejected early."""
@@ -86,18 +77,18 @@ def server(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """A real `python -m app` on a free port of 127.0.0.1, ready; yields (process, base URL)."""
-    port = servers.free_port()
+    port = support.free_port()
     log = tmp_path_factory.mktemp("server") / "stderr.log"
     with log.open("wb") as stderr:
         process = subprocess.Popen(
             servers.app_command("--port", str(port)),
-            cwd=servers.ROOT,
+            cwd=support.ROOT,
             env=servers.clean_env(),
             stdout=subprocess.DEVNULL,
             stderr=stderr,
         )
     try:
-        servers.wait_ready(process, f"http://127.0.0.1:{port}", log)
+        support.wait_ready(process, f"http://127.0.0.1:{port}", log)
         yield process, f"http://127.0.0.1:{port}"
     finally:
         if process.poll() is None:
@@ -129,8 +120,8 @@ def refused_startups(
     """`python -m app --model <file>` for each refused model, run side by side; by case name."""
     processes = {
         case: subprocess.Popen(
-            servers.app_command("--port", str(servers.free_port()), "--model", str(path)),
-            cwd=servers.ROOT,
+            servers.app_command("--port", str(support.free_port()), "--model", str(path)),
+            cwd=support.ROOT,
             env=servers.clean_env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -141,7 +132,7 @@ def refused_startups(
     results = {}
     for case, process in processes.items():
         try:
-            stdout, stderr = process.communicate(timeout=servers.READY_TIMEOUT_S)
+            stdout, stderr = process.communicate(timeout=support.READY_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             process.kill()
             stdout, stderr = process.communicate()

@@ -5,7 +5,8 @@ lying Content-Length, framing errors and clients that hang up mid-request.
 import socket
 from dataclasses import dataclass
 
-BOUNDARY = b"fuzzboundary"
+from tests.support import BOUNDARY, multipart, part
+
 FRAMING_ANSWER = b"Invalid HTTP request received."  # uvicorn's own, before the app sees anything
 
 
@@ -25,18 +26,6 @@ class RawAnswer:
     status: int
     headers: dict[str, str]
     body: bytes
-
-
-def part(name: bytes | None, content: bytes, filename: bytes | None = b"a.png") -> bytes:
-    disposition = b"Content-Disposition: form-data"
-    disposition += b"; name=" + name if name is not None else b""
-    disposition += b'; filename="' + filename + b'"' if filename is not None else b""
-    return disposition + b"\r\nContent-Type: application/octet-stream\r\n\r\n" + content + b"\r\n"
-
-
-def multipart(*parts: bytes, boundary: bytes = BOUNDARY, closing: bool = True) -> bytes:
-    body = b"".join(b"--" + boundary + b"\r\n" + p for p in parts)
-    return body + (b"--" + boundary + b"--\r\n" if closing else b"")
 
 
 def http(

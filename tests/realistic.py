@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from tests.images import encode
+from tests.support import encode
 
 SAMPLE_SIZE = 120  # MNIST test digits per MNIST-based kind
 SEED = 20240917

@@ -2,27 +2,15 @@
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
-ROOT = Path(__file__).resolve().parent.parent
-READY_TIMEOUT_S = 180.0
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support import ROOT, free_port, wait_ready
 
 
 def app_command(*args: str) -> list[str]:
@@ -34,22 +22,6 @@ def clean_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MNIST_API_")}
     env["PYTHONUNBUFFERED"] = "1"
     return env
-
-
-def wait_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    """Poll GET /readyz until 200; fail with the server's log if it exits or takes too long."""
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    with httpx.Client(base_url=url, timeout=2, trust_env=False) as http:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise AssertionError(f"server exited with {process.returncode}:\n{log.read_text()}")
-            try:
-                if http.get("/readyz").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-    raise AssertionError(f"server not ready after {READY_TIMEOUT_S}s:\n{log.read_text()}")
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,7 @@ from fastapi.testclient import TestClient
 
 from app.http.schemas import BatchPrediction
 from app.imaging import decoder
-from tests.conftest import SMALL_BATCH_FILES
-from tests.images import png
+from tests.support import SMALL_BATCH_FILES, png
 from training.data import Mnist
 
 BLANK = png(np.zeros((28, 28), dtype=np.uint8))

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from app.http.schemas import ModelMetadata
 from app.inference.model_file import card_path
-from tests.conftest import SHIPPED_MODEL
+from tests.support import SHIPPED_MODEL
 
 CARD = json.loads(card_path(SHIPPED_MODEL).read_text())
 PREDICT_ERRORS = {"400", "413", "415", "422", "503"}

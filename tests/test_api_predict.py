@@ -15,7 +15,7 @@ from app.http.schemas import Prediction
 from app.imaging.pixels import to_model_input
 from app.inference.model_file import card_path
 from app.logs import JsonFormatter
-from tests.conftest import SHIPPED_MODEL
+from tests.support import SHIPPED_MODEL
 from training.data import Mnist
 
 

@@ -27,10 +27,10 @@ from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw
 
 from app.imaging import decoder, preprocessing
-from tests import procfs, servers
-from tests.conftest import SHIPPED_MODEL
-from tests.fuzz_requests import http, multipart, part
+from tests import procfs, servers, support
+from tests.fuzz_requests import http
 from tests.loadgen import DIGIT_28, Load, load, settled
+from tests.support import SHIPPED_MODEL, multipart, part
 
 pytestmark = pytest.mark.server
 
@@ -294,7 +294,7 @@ def test_killed_worker_is_replaced_and_readiness_holds(tmp_path: Path) -> None:
     env = {"MNIST_API_INFERENCE_THREADS": "1"}
     with servers.running(tmp_path, "--workers", "2", env=env) as server:
         pid = server.process.pid
-        deadline = time.monotonic() + servers.READY_TIMEOUT_S
+        deadline = time.monotonic() + support.READY_TIMEOUT_S
         while len(original := workers(pid)) < 2 or loaded_workers(server.url) != original:
             assert time.monotonic() < deadline, "two workers never both loaded"
             time.sleep(0.5)
@@ -344,13 +344,13 @@ def test_model_broken_on_disk_while_serving_keeps_the_loaded_one(
 def test_truncated_model_refused_at_startup_with_one_line(tmp_path: Path, workers: str) -> None:
     model = tmp_path / "model.keras"
     model.write_bytes(SHIPPED_MODEL.read_bytes()[:50_000])
-    command = servers.app_command("--port", str(servers.free_port()), "--workers", workers)
+    command = servers.app_command("--port", str(support.free_port()), "--workers", workers)
     done = subprocess.run(
         [*command, "--model", str(model)],
         env=servers.clean_env(),
         capture_output=True,
         text=True,
-        timeout=servers.READY_TIMEOUT_S,
+        timeout=support.READY_TIMEOUT_S,
     )
     assert done.returncode != 0
     (line,) = done.stderr.strip().splitlines()
@@ -362,14 +362,14 @@ def test_unloadable_model_with_workers_exits_nonzero(refused_models: dict[str, P
     """A model that passes the archive check but not Keras fails in each worker; uvicorn.run
     would return normally then, so `python -m app` must still fail."""
     model = refused_models["garbage-weights"]
-    command = servers.app_command("--port", str(servers.free_port()), "--workers", "2")
+    command = servers.app_command("--port", str(support.free_port()), "--workers", "2")
     env = {**servers.clean_env(), "MNIST_API_INFERENCE_THREADS": "1"}
     done = subprocess.run(
         [*command, "--model", str(model)],
         env=env,
         capture_output=True,
         text=True,
-        timeout=servers.READY_TIMEOUT_S,
+        timeout=support.READY_TIMEOUT_S,
     )
     assert done.returncode == 3, done.stderr[-2000:]
     assert "could not be loaded by Keras" in done.stderr

@@ -19,9 +19,9 @@ import pytest
 
 from tests import servers
 from tests.fuzz_corpus import jpeg_scans
-from tests.fuzz_requests import http, multipart, part
-from tests.images import png
+from tests.fuzz_requests import http
 from tests.loadgen import DIGIT_28, PHOTO
+from tests.support import multipart, part, png
 
 pytestmark = pytest.mark.server
 

@@ -10,7 +10,7 @@ from numpy.typing import NDArray
 from app.imaging.pixels import NUM_CLASSES, to_model_input
 from app.inference.classifier import Classifier, Runtime
 from app.inference.model_file import ModelLoadError
-from tests.conftest import SHIPPED_MODEL
+from tests.support import SHIPPED_MODEL
 from training.data import Mnist
 
 RUNTIMES: list[Runtime] = ["litert", "tensorflow"]

@@ -14,8 +14,8 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.__main__ import MULTIPROC_ENV, metrics_dir
-from tests import servers
-from tests.images import png
+from tests import servers, support
+from tests.support import png
 from training.data import Mnist
 
 Labels = dict[str, str]
@@ -139,17 +139,17 @@ LIVE = {"route": "/v2/health/live", "method": "GET", "status": "200"}
 def two_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """`python -m app --workers 2` with TMPDIR in a test folder; yields (base URL, that folder)."""
     tmp = tmp_path_factory.mktemp("two-workers")
-    port = servers.free_port()
+    port = support.free_port()
     env = {k: v for k, v in servers.clean_env().items() if k != MULTIPROC_ENV}
     env["TMPDIR"] = str(tmp)
     env["MNIST_API_INFERENCE_THREADS"] = "1"
     log = tmp / "stderr.log"
     command = servers.app_command("--port", str(port), "--workers", str(WORKERS))
     with log.open("wb") as stderr:
-        process = subprocess.Popen(command, cwd=servers.ROOT, env=env, stderr=stderr)
+        process = subprocess.Popen(command, cwd=support.ROOT, env=env, stderr=stderr)
     url = f"http://127.0.0.1:{port}"
     try:
-        servers.wait_ready(process, url, log)
+        support.wait_ready(process, url, log)
         yield url, tmp
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0

@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.imaging.pixels import to_model_input
-from tests.images import png
+from tests.support import png
 from training.data import Mnist
 
 COUNT = 500

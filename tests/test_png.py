@@ -19,7 +19,7 @@ from PIL.PngImagePlugin import PngInfo
 from app.imaging import preprocessing
 from app.imaging.png import FAST_MAX_SIDE, PNG_SIGNATURE, declared_png_pixels, small_gray_png
 from app.imaging.preprocessing import prepare_image
-from tests.images import encode, png
+from tests.support import encode, png
 from training.data import Mnist
 
 MAX_PIXELS = 16_000_000

@@ -27,7 +27,7 @@ from app.imaging.preprocessing import (
     stroke_width,
     to_grayscale,
 )
-from tests.images import encode, png
+from tests.support import encode, png
 from training.data import Mnist
 
 MAX_PIXELS = 16_000_000

@@ -32,7 +32,6 @@ from fastapi.testclient import TestClient
 from app.imaging.pixels import to_model_input
 from app.main import create_app
 from app.settings import Settings
-from tests.images import png
 from tests.realistic import (
     MNIST_KINDS,
     SYSTEM_SIZES,
@@ -43,6 +42,7 @@ from tests.realistic import (
     system_fonts,
     typed_digits,
 )
+from tests.support import png
 from training.data import Mnist
 
 ROBUST_MODEL = Path(__file__).resolve().parent.parent / "models" / "mnist" / "2" / "model.keras"

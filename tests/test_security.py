@@ -17,9 +17,9 @@ from fastapi.testclient import TestClient
 from app.http.security import KEY_HEADER
 from app.main import create_app
 from app.settings import Settings
-from tests.conftest import ROOT, SHIPPED_MODEL
 from tests.fakes import serving_with_engine
 from tests.fuzz_corpus import digit, encode
+from tests.support import ROOT, SHIPPED_MODEL
 
 KEY = "k3y-for-tests-0123456789"
 DIGIT = encode(digit(28), "PNG")

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests import servers
+from tests import servers, support
 from training.data import Mnist
 
 pytestmark = pytest.mark.server
@@ -107,7 +107,7 @@ def test_repository_without_versions_refused_with_one_line(
 ) -> None:
     if make_folder:
         (tmp_path / "mnist").mkdir()
-    command = servers.app_command("--port", str(servers.free_port()), "--repository", str(tmp_path))
+    command = servers.app_command("--port", str(support.free_port()), "--repository", str(tmp_path))
     done = subprocess.run(
         command, env=servers.clean_env(), capture_output=True, text=True, timeout=60
     )

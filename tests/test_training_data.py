@@ -252,7 +252,7 @@ def test_prepare_rows_equal_the_service_vector_of_each_image() -> None:
     x = _arrays()["x_test"]
     images, _ = prepare(x, _arrays()["y_test"])
     for row, pixels in zip(images, x, strict=True):
-        served = PreparedImage(pixels, format="PNG", size=(28, 28), normalized=False).vector()
+        served = PreparedImage(pixels, normalized=False).vector()
         np.testing.assert_array_equal(row, served)
 
 

@@ -7,11 +7,8 @@ artifacts/screenshots/; UPDATE_DOCS_SCREENSHOT=1 also refreshes docs/screenshot.
 
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,10 +17,9 @@ import httpx
 import numpy as np
 import pytest
 
-from tests import servers
-from tests.conftest import ROOT, SHIPPED_MODEL
-from tests.images import png
+from tests import servers, support
 from tests.strokes import digit_strokes, smooth
+from tests.support import ROOT, SHIPPED_MODEL, png
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is in the dev extra")
 expect = sync_api.expect
@@ -46,26 +42,6 @@ DOCS_SCREENSHOT = ROOT / "docs" / "screenshot.png"
 TIMEOUT_MS = 15_000
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"server exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(f"{url}/readyz", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.25)
-    pytest.fail(f"server at {url} not ready after 90 s:\n{log.read_text()}")
-
-
 @pytest.fixture(scope="session")
 def server_process(
     tmp_path_factory: pytest.TempPathFactory,
@@ -73,7 +49,7 @@ def server_process(
     """`python -m app` starting on a free port of 127.0.0.1 (it boots while Chromium launches)."""
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is absent: `apt-get install chromium` for the browser tests")
-    port = free_port()
+    port = support.free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
     env = {**os.environ, "MNIST_API_LOG_LEVEL": "warning"}
     command = [sys.executable, "-m", "app", "--host", "127.0.0.1", "--port", str(port)]
@@ -103,7 +79,7 @@ def browser(server_process: tuple[str, subprocess.Popen[bytes], Path]) -> Iterat
 def server(browser: Any, server_process: tuple[str, subprocess.Popen[bytes], Path]) -> str:
     """The ready server's base URL."""
     url, process, log = server_process
-    wait_ready(url, process, log)
+    support.wait_ready(process, url, log, timeout_s=90)
     return url
 
 

@@ -12,7 +12,7 @@ import pytest
 import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
-from tests.images import png
+from tests.support import png
 from training.data import Mnist
 
 pytestmark = pytest.mark.server

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.conftest import SHIPPED_MODEL
+from tests.support import SHIPPED_MODEL
 
 SHIPPED_VERSION = SHIPPED_MODEL.parent  # models/mnist/1/
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from tests.images import encode, png
+from tests.support import encode, png
 
 URL = os.environ.get("MNIST_API_URL", "")
 pytestmark = pytest.mark.skipif(not URL, reason="set MNIST_API_URL to the running service")

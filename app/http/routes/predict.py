@@ -5,13 +5,13 @@ import base64
 import numpy as np
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
 from app.http.dependencies import Serving
 from app.http.errors import INTERNAL_ERROR, PREDICT_ERRORS, image_error_status
 from app.http.forms import FormError, FormPart, multipart_boundary, parse_multipart, query_flag
 from app.http.routes.direct import DirectRoute
 from app.http.schemas import BatchItem, BatchPrediction, ItemError, ModelRef, Prediction
+from app.imaging.decoder import Decoder
 from app.imaging.preprocessing import (
     ImageError,
     PreparedImage,
@@ -108,7 +108,7 @@ async def predict(request: Request) -> Response:
     serving: Serving = request.app.state.serving
     normalize, include_image = read_flags(request)
     with serving.models.lease(requested_version(request)) as served:
-        parts = fields(await read_form(request), "file")
+        parts = fields(await read_form(request, serving.decoder), "file")
         prepared = await serving.decoder.prepare(parts[0].data, normalize)
         probabilities = (await served.engine.predict(prepared.vector()[np.newaxis]))[0]
     result = to_prediction(probabilities, served.info, prepared, include_image)
@@ -132,13 +132,14 @@ def read_flags(request: Request) -> tuple[bool, bool]:
     return query_flag(params, "normalize", True), query_flag(params, "include_image", False)
 
 
-async def read_form(request: Request) -> list[FormPart]:
-    """The parts of the request's multipart body; FormError (422) if it is not one."""
+async def read_form(request: Request, decoder: Decoder) -> list[FormPart]:
+    """The parts of the request's multipart body; FormError (422) if it is not one. A large
+    body is split on the decoder's threads, which bound how many threads uploads take."""
     boundary = multipart_boundary(request.headers.get("content-type", ""))
     body = await request.body()
     if len(body) <= INLINE_PARSE_MAX_BYTES:
         return parse_multipart(body, boundary)
-    return await run_in_threadpool(parse_multipart, body, boundary)
+    return await decoder.run(parse_multipart, body, boundary)
 
 
 def fields(parts: list[FormPart], name: str) -> list[FormPart]:
@@ -167,7 +168,7 @@ async def _predict_batch(
     request: Request, serving: Serving, served: Served, normalize: bool, include_image: bool
 ) -> Response:
     settings, info = serving.settings, served.info
-    files = fields(await read_form(request), "files")
+    files = fields(await read_form(request, serving.decoder), "files")
     if len(files) > settings.max_batch_files:
         raise HTTPException(
             413, f"{len(files)} files in one batch; the limit is {settings.max_batch_files}"

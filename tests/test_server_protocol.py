@@ -1,5 +1,6 @@
-"""app.http.protocol on a real `python -m app`: request heads are bounded (issue 15, finding 6),
-and everything within the bounds goes through as before (uploads, pipelining, keep-alive)."""
+"""app.http.server_protocol on a real `python -m app`: request heads are bounded (issue 15,
+finding 6), and everything within the bounds goes through as before (uploads, pipelining,
+keep-alive)."""
 
 import contextlib
 import json
@@ -10,10 +11,11 @@ from collections.abc import Iterator
 import pytest
 
 from app import __main__ as entry
-from app.http.protocol import MAX_CHUNKS, MAX_HEAD_BYTES, MAX_HEADERS, MAX_URL_BYTES
+from app.http.server_protocol import MAX_CHUNKS, MAX_HEAD_BYTES, MAX_HEADERS, MAX_URL_BYTES
 from tests import servers
-from tests.fuzz_requests import http, multipart, part
+from tests.fuzz_requests import http
 from tests.loadgen import DIGIT_28, PHOTO
+from tests.support import multipart, part
 
 pytestmark = pytest.mark.server
 
