@@ -31,12 +31,16 @@ def test_container_readyz_reports_ready(api: httpx.Client) -> None:
     assert response.json() == {"status": "ready"}
 
 
-def test_container_predicts_real_mnist_digit(api: httpx.Client, mnist) -> None:  # type: ignore[no-untyped-def]
-    for index in range(20):
+def test_container_predicts_real_mnist_digits(api: httpx.Client, mnist) -> None:  # type: ignore[no-untyped-def]
+    """The shipped model's accuracy (99 %) on 200 test digits: the served model is the real one
+    (tests/test_mnist_over_http.py checks every answer equals the offline model's)."""
+    correct = 0
+    for index in range(200):
         data = png(mnist.x_test[index])
         response = api.post("/predict", files={"file": ("digit.png", data, "image/png")})
         assert response.status_code == 200, response.text
-        assert response.json()["digit"] == int(mnist.y_test[index])
+        correct += response.json()["digit"] == int(mnist.y_test[index])
+    assert correct >= 196
 
 
 def test_container_predicts_typed_digit(api: httpx.Client) -> None:
@@ -71,5 +75,7 @@ def test_container_docs_page_served(api: httpx.Client) -> None:
 
 def test_container_model_metadata(api: httpx.Client) -> None:
     body = api.get("/model").json()
-    assert body["name"] == "mnist-mlp"
-    assert body["test_accuracy"] >= 0.98
+    assert body["name"] == "mnist"
+    assert (body["version"], body["default_version"], body["versions"]) == ("2", "2", ["2"])
+    assert body["card"]["training"]["recipe"] == "robust"
+    assert body["test_accuracy"] >= 0.988
