@@ -13,7 +13,7 @@ from bench.samples import DataMissing, resolve_npz
 from bench.servers import ROOT
 
 RESULTS = ROOT / "bench" / "results"
-DEFAULT_MODEL = ROOT / "models" / "mnist" / "1" / "model.keras"
+DEFAULT_MODEL = ROOT / "models" / "mnist" / "2" / "model.keras"
 
 EPILOG = """\
 what runs, one server at a time on 127.0.0.1 (free ports):
