@@ -6,6 +6,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import httpx
@@ -95,7 +96,10 @@ async def _load(url: str, seconds: float, concurrency: int, seed: int) -> Load:
 
 
 def load(url: str, seconds: float, concurrency: int, seed: int = 0) -> Load:
-    return asyncio.run(_load(url, seconds, concurrency, seed))
+    """Run the load on a loop of its own thread: the calling thread may hold a running loop
+    (Playwright's sync API leaves one behind in the browser tests' session)."""
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, _load(url, seconds, concurrency, seed)).result()
 
 
 def settled(pid: int, before: procfs.Holdings, timeout_s: float = 10) -> procfs.Holdings:
