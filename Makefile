@@ -7,23 +7,23 @@ PORT ?= 8000
 
 .PHONY: run test lint format train evaluate bench lock clean
 
+# The serving path echoes no commands: what `make run` prints is the service's JSON log lines.
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+	@$(PYTHON) -m venv $(VENV)
+	@$(BIN)/pip install --quiet --upgrade pip
 
-# Exact versions from the lock files (requirements/), then the project itself without resolving.
-$(VENV)/.serve: requirements/serve.txt pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -r requirements/serve.txt
-	$(BIN)/pip install --quiet --no-deps -e .
-	touch $@
+# Exact versions from the lock files (requirements/). The project itself is not installed: every
+# command runs from this folder (`python -m app`, `python -m training`, `python -m pytest`).
+$(VENV)/.serve: requirements/serve.txt | $(BIN)/python
+	@$(BIN)/pip install --quiet -r requirements/serve.txt
+	@touch $@
 
-$(VENV)/.dev: requirements/dev.txt pyproject.toml | $(BIN)/python
+$(VENV)/.dev: requirements/dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements/dev.txt
-	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@ $(VENV)/.serve
 
 run: $(VENV)/.serve
-	$(BIN)/python -m app --host $(HOST) --port $(PORT)
+	@$(BIN)/python -m app --host $(HOST) --port $(PORT)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
