@@ -68,7 +68,7 @@ class Decoder:
     async def prepare(self, data: bytes, normalize: bool) -> PreparedImage:
         """One upload -> PreparedImage; ImageError (a 4xx) if it is not a usable image."""
         if decodes_inline(data):
-            return prepare_image(data, max_pixels=self.max_pixels, normalize=normalize)
+            return self._prepare(data, normalize)
         return await self.run(self._prepare, data, normalize, heavy=is_heavy(data))
 
     async def prepare_all(
