@@ -13,6 +13,7 @@ from tests.loadgen import DIGIT_28, v2_pixels
 from tests.versions import SHIPPED_VERSION, copy_version, shifted_version
 
 UPLOAD = {"files": {"file": ("d.png", DIGIT_28, "image/png")}}
+LONG = "9" * 5000  # past Python's int-from-text limit (4,300 digits)
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +88,8 @@ def test_metadata_lists_the_versions_and_the_default(client: TestClient) -> None
         ("GET", "/v2/models/mnist/versions/7/ready", 404, "error"),
         ("POST", "/v2/models/mnist/versions/7/infer", 404, "error"),
         ("POST", "/v2/models/mnist/versions/x/infer", 404, "error"),
+        ("POST", f"/v2/models/mnist/versions/{LONG}/infer", 404, "error"),  # was a 500
+        ("GET", "/v2/models/mnist/versions/\u00b2", 404, "error"),  # "²".isdigit(): was a 500
     ],
 )
 def test_unserved_version_is_404_naming_the_served(
@@ -97,7 +100,7 @@ def test_unserved_version_is_404_naming_the_served(
     assert "available versions: 1, 2" in response.json()[key]
 
 
-@pytest.mark.parametrize("value", ["abc", "0", "-1", "1.5"])
+@pytest.mark.parametrize("value", ["abc", "0", "-1", "1.5", LONG, "\u00b2", "\u0661"])
 def test_bad_version_query_is_422(client: TestClient, value: str) -> None:
     response = client.post(f"/predict?version={value}", **UPLOAD)
     assert response.status_code == 422
@@ -110,6 +113,13 @@ def test_bad_version_query_is_422(client: TestClient, value: str) -> None:
         ("/v2/repository/models/cifar/load", {}, 404, "unknown model"),
         ("/v2/repository/models/mnist/load", {"parameters": {"version": 9}}, 404, "version 9"),
         ("/v2/repository/models/mnist/load", {"parameters": {"version": "x"}}, 400, "positive"),
+        ("/v2/repository/models/mnist/load", {"parameters": {"version": LONG}}, 400, "positive"),
+        (
+            "/v2/repository/models/mnist/unload",
+            {"parameters": {"version": "\u00b2"}},
+            400,
+            "positive",
+        ),
         ("/v2/repository/models/mnist/unload", {"parameters": {"version": 9}}, 404, "version 9"),
         ("/v2/repository/index", [], 400, "JSON object"),
     ],

@@ -20,6 +20,7 @@ from pathlib import Path
 from app.inference.model_file import card_path
 
 logger = logging.getLogger(__name__)
+MAX_VERSION_DIGITS = 9
 
 MODEL_NAME = "mnist"
 MODEL_FILE = "model.keras"
@@ -87,10 +88,10 @@ class Source:
         except OSError as exc:  # not "no versions": what is served stays served
             raise RepositoryUnreadable(f"cannot read {self.folder}: {exc}") from None
         for entry in entries:
-            name = entry.name
-            if name.isdigit() and str(int(name)) == name and int(name) and entry.is_dir():
+            version = version_number(entry.name)
+            if version is not None and str(version) == entry.name and entry.is_dir():
                 model = Path(entry.path) / MODEL_FILE
-                found[int(name)] = Found(model, fingerprint(model))
+                found[version] = Found(model, fingerprint(model))
         return found
 
 
@@ -173,10 +174,20 @@ class ControlFile:
         os.replace(temp, self.path)
 
 
+def version_number(value: object) -> int | None:
+    """The positive version number `value` spells (at most MAX_VERSION_DIGITS ASCII digits, as
+    in a folder name, a query or a JSON field), else None. Never int() on anything longer: a
+    client's 5,000 digits would raise, and so would a Unicode digit such as "²"."""
+    text = str(value)
+    if 0 < len(text) <= MAX_VERSION_DIGITS and text.isascii() and text.isdigit():
+        return int(text) or None
+    return None
+
+
 def card_version(model: Path) -> int:
     """The version a model file's card declares if it is a positive integer, else 1."""
     try:
         version = json.loads(card_path(model).read_text()).get("version")
-        return int(version) if str(version).isdigit() and int(version) > 0 else 1
+        return version_number(version) or 1
     except (OSError, ValueError, AttributeError):
         return 1

@@ -17,6 +17,7 @@ from app.imaging.preprocessing import (
     PreparedImage,
     encode_png,
 )
+from app.inference.layout import version_number
 from app.inference.model_file import ModelInfo
 from app.inference.repository import Served
 
@@ -121,9 +122,10 @@ def requested_version(request: Request) -> int | None:
     value = request.query_params.get("version")
     if not value:
         return None
-    if not value.isdigit() or int(value) < 1:
-        raise FormError(f"query parameter `version` must be a positive integer, not {value!r}")
-    return int(value)
+    version = version_number(value)
+    if version is None:
+        raise FormError(f"query parameter `version` must be a positive integer, not {value[:40]!r}")
+    return version
 
 
 def read_flags(request: Request) -> tuple[bool, bool]:

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from app.http.dependencies import ModelsDep
 from app.http.schemas import ProtocolErrorResponse
+from app.inference.layout import version_number
 from app.inference.plan import State
 from app.protocol import oip
 
@@ -58,9 +59,11 @@ async def version_parameter(request: Request, model_name: str) -> int | None:
     version = parameters.get("version") if isinstance(parameters, dict) else None
     if version is None:
         return None
-    if str(version).isdigit() and int(version) > 0:
-        return int(version)
-    raise oip.ProtocolError(f"parameters.version must be a positive integer, not {version!r}")
+    number = version_number(version)
+    if number is None:
+        shown = repr(version)[:40]
+        raise oip.ProtocolError(f"parameters.version must be a positive integer, not {shown}")
+    return number
 
 
 @router.post(

@@ -16,6 +16,7 @@ from app.http.dependencies import DecoderDep, ModelsDep, SettingsDep
 from app.http.schemas import ProtocolErrorResponse
 from app.imaging.decoder import Decoder, is_heavy
 from app.inference.batching import Overloaded
+from app.inference.layout import version_number
 from app.inference.repository import VersionNotFound
 from app.protocol import oip
 from app.settings import Settings
@@ -50,9 +51,9 @@ async def requested_version(
     text = request.path_params.get("model_version")
     if text is None:
         return None
-    version = int(text) if text.isdigit() else 0
+    version = version_number(text)
     if version not in models.versions:
-        raise VersionNotFound(text, models.versions)
+        raise VersionNotFound(text[:40], models.versions)
     return version
 
 
