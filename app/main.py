@@ -61,7 +61,7 @@ def build_repository(settings: Settings, metrics: Metrics | None = None) -> Repo
 
     def load(found: Found, hot: bool) -> Classifier:
         runtime, threads = settings.inference_runtime, settings.threads_per_worker
-        if runtime == "litert":  # while serving, converted in a child process (off the GIL)
+        if runtime == "litert":  # no TensorFlow in this process (app.inference.convert)
             return load_litert(found.path, setting, threads, settings.state_dir, hot)
         return Classifier.load(found.path, setting, runtime, threads)
 
@@ -84,13 +84,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        configure_threads(settings.threads_per_worker)
+        if settings.inference_runtime == "tensorflow":
+            configure_threads(settings.threads_per_worker)
         models = build_repository(settings, app.state.metrics)
         await models.start()
         decoder = Decoder(settings.decode_threads, settings.max_image_pixels)
         app.state.serving = Serving(settings, models, decoder)
-        # TensorFlow and Keras leave hundreds of thousands of objects behind; a full collection
-        # over them stalls every request in flight (README, Performance). Freeze them out of reach.
+        # What start-up leaves behind (hundreds of thousands of objects if TensorFlow and Keras
+        # were imported) would stall every request in flight during a full collection (README,
+        # Performance): freeze it out of reach.
         gc.collect()
         gc.freeze()
         app.state.ready = True

@@ -183,17 +183,45 @@ def test_no_loadable_version_fails_start_naming_the_reasons(tmp_path: Path) -> N
     run(scenario)
 
 
-def test_files_still_changing_wait_for_the_next_scan(tmp_path: Path) -> None:
+def test_files_still_changing_wait_until_unchanged_for_the_settle_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("app.inference.repository.SETTLE_S", 0.3)
     write_version(tmp_path, 1, "digit:1")
 
     async def scenario() -> None:
         repo = repository(tmp_path)
         await repo.start()
         write_version(tmp_path, 2, "digit:2", age_s=0)  # just written
-        await repo.reconcile()
+        settles_in = await repo.reconcile()
         assert repo.versions == [1]
         assert states(repo)[2] == (State.UNAVAILABLE, "files still changing; loaded once complete")
-        await repo.reconcile()  # unchanged since the last scan: complete
+        assert settles_in is not None
+        assert 0 < settles_in <= 0.3  # the poller looks again then, not a poll interval later
+        assert await repo.reconcile() is not None  # unchanged, but not for long enough
+        assert repo.versions == [1]
+        await asyncio.sleep(settles_in)
+        assert await repo.reconcile() is None
+        assert repo.versions == [2]
+        await repo.stop()
+
+    run(scenario)
+
+
+def test_files_dated_in_the_future_settle_by_the_services_clock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("app.inference.repository.SETTLE_S", 0.3)
+    write_version(tmp_path, 1, "digit:1")
+
+    async def scenario() -> None:
+        repo = repository(tmp_path)
+        await repo.start()
+        write_version(tmp_path, 2, "digit:2", age_s=-3600)  # a skewed clock on a shared volume
+        await repo.reconcile()
+        assert repo.versions == [1]
+        await asyncio.sleep(0.35)
+        await repo.reconcile()  # the same size and time for 0.3 s by this process's clock
         assert repo.versions == [2]
         await repo.stop()
 

@@ -26,6 +26,8 @@ import tensorflow as tf
 from PIL import Image, ImageDraw, ImageFont
 
 from app.imaging.pixels import to_model_input
+from app.inference.convert import shipped_flatbuffer
+from app.inference.model_file import read_info
 from training.data import DATA_ENV, Mnist, load_mnist
 from training.train import TrainConfig, fit, run
 
@@ -313,12 +315,22 @@ def test_cli_train_exits_zero(cli_train: subprocess.CompletedProcess[str]) -> No
 
 
 @pytest.mark.parametrize(
-    "name", ["model.keras", "model.card.json", *(f"report/{f}" for f in REPORT_FILES)]
+    "name",
+    ["model.keras", "model.card.json", "model.tflite", *(f"report/{f}" for f in REPORT_FILES)],
 )
 def test_cli_train_writes_version_1_of_the_repository(
     cli_train: subprocess.CompletedProcess[str], cli_out: Path, name: str
 ) -> None:
     assert (cli_out / "mnist" / "1" / name).is_file()
+
+
+def test_cli_train_version_carries_the_litert_file_the_service_loads(
+    cli_train: subprocess.CompletedProcess[str], cli_out: Path
+) -> None:
+    info = read_info(cli_out / "mnist" / "1" / "model.keras")
+    flatbuffer, why = shipped_flatbuffer(info)
+    assert flatbuffer is not None, why
+    assert info.card["litert"]["converter"].startswith("tensorflow ")
 
 
 def test_cli_train_leaves_only_the_version_in_the_repository(

@@ -16,10 +16,13 @@ def copy_version(source: Path, repository: Path, version: int) -> Path:
     return Path(shutil.copytree(source, repository / "mnist" / str(version)))
 
 
-def shifted_version(folder: Path, shift: int = 1) -> Path:
+def shifted_version(folder: Path, shift: int = 1, litert: bool = True) -> Path:
     """A version folder whose model answers digit (d + shift) % 10 where the shipped one
-    answers d: the shipped model with the columns of its last layer rolled by `shift`."""
+    answers d: the shipped model with the columns of its last layer rolled by `shift`; with
+    its LiteRT file, as the training CLI writes a version, if `litert`."""
     import keras
+
+    from app.inference.convert import attach_litert
 
     model = keras.saving.load_model(SHIPPED_MODEL, compile=False)
     last = model.layers[-1]
@@ -29,7 +32,10 @@ def shifted_version(folder: Path, shift: int = 1) -> Path:
     model.save(folder / "model.keras")
     card = json.loads(SHIPPED_MODEL.with_name("model.card.json").read_text())
     card["notes"] = f"the shipped model with its output classes rolled by {shift}"
+    card.pop("litert", None)  # the shipped model's, not this one's
     (folder / "model.card.json").write_text(json.dumps(card))
+    if litert:
+        attach_litert(folder / "model.keras")
     return folder
 
 

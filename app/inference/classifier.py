@@ -148,10 +148,20 @@ def litert_forward(model: Any, threads: int) -> Forward:
             "or set MNIST_API_INFERENCE_RUNTIME=tensorflow"
         ) from None
     flatbuffer = model if isinstance(model, bytes) else litert_flatbuffer(model)
-    with _quiet_stderr():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
-        interpreter = Interpreter(model_content=flatbuffer, num_threads=threads)
-        interpreter.allocate_tensors()
-    (source,), (result,) = interpreter.get_input_details(), interpreter.get_output_details()
+    try:
+        with _quiet_stderr():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+            interpreter = Interpreter(model_content=flatbuffer, num_threads=threads)
+            interpreter.allocate_tensors()
+    except (ValueError, RuntimeError) as exc:  # what LiteRT raises for a model it cannot run
+        raise ModelLoadError(f"LiteRT cannot run this model ({str(exc)[:200]})") from None
+    inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
+    shapes = [tuple(int(n) for n in d["shape"][1:]) for d in (*inputs, *outputs)]
+    if shapes != [(INPUT_SIZE,), (NUM_CLASSES,)]:
+        raise ModelLoadError(
+            f"the LiteRT model maps {shapes[: len(inputs)]} -> {shapes[len(inputs) :]}; "
+            f"expected [({INPUT_SIZE},)] -> [({NUM_CLASSES},)]"
+        )
+    (source,), (result,) = inputs, outputs
     rows = 1  # the batch size the interpreter's tensors are allocated for
 
     def forward(batch: NDArray[np.float32]) -> NDArray[np.float32]:

@@ -2,8 +2,9 @@
 and the small control file through which load/unload requests reach every worker.
 
 Layout (TensorFlow Serving's and Triton's): `<repository>/mnist/<N>/model.keras`, with
-`model.card.json` and `report/` beside it, `N` a positive integer. Anything else in
-`<repository>/mnist/` (a training run's temporary folder, `.hidden`, `3.tmp`) is ignored.
+`model.card.json`, `report/` and (optional) `model.tflite` beside it, `N` a positive integer.
+Anything else in `<repository>/mnist/` (a training run's temporary folder, `.hidden`, `3.tmp`)
+is ignored.
 """
 
 import contextlib
@@ -17,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.inference.model_file import card_path
+from app.inference.model_file import card_path, litert_path
 
 logger = logging.getLogger(__name__)
 MAX_VERSION_DIGITS = 9
@@ -32,7 +33,8 @@ class RepositoryUnreadable(OSError):
 
 @dataclass(frozen=True)
 class Fingerprint:
-    """Size and modification time of a version's model and card: any rewrite changes it."""
+    """Size and modification time of a version's model, card and LiteRT file: any rewrite
+    changes it."""
 
     files: tuple[tuple[str, int, int], ...]
 
@@ -52,7 +54,7 @@ class Found:
 
 def fingerprint(model: Path) -> Fingerprint | None:
     files = []
-    for path in (model, card_path(model)):
+    for path in (model, card_path(model), litert_path(model)):
         try:
             stat = path.stat()
         except OSError:

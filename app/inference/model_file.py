@@ -35,6 +35,11 @@ def card_path(model_path: Path) -> Path:
     return model_path.with_name(f"{model_path.stem}.card.json")
 
 
+def litert_path(model_path: Path) -> Path:
+    """The model converted to LiteRT, beside it: `<stem>.tflite` (app.inference.convert)."""
+    return model_path.with_suffix(".tflite")
+
+
 def check_model_file(path: Path, setting: str) -> None:
     """Fail fast, naming the path and the setting, unless `path` looks like a Keras 3 model."""
     if not path.is_file():

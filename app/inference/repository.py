@@ -37,7 +37,7 @@ from app.inference.policy import VersionPolicy
 
 logger = logging.getLogger(__name__)
 
-SETTLE_S = 1.0  # files untouched this long (or unchanged since the last scan) are complete
+SETTLE_S = 1.0  # a version's files unchanged this long are complete
 LOADING_SWITCH_INTERVAL_S = 0.0005  # Python's default: 0.005
 PROBE = np.vstack(
     [
@@ -121,7 +121,8 @@ class Repository:
         self._served: dict[int, Served] = {}
         self._default: Served | None = None
         self._found: dict[int, Found] = {}
-        self._seen: dict[int, Fingerprint | None] = {}
+        # Each version's fingerprint, and when (time.monotonic()) a scan first saw it.
+        self._seen: dict[int, tuple[Fingerprint | None, float]] = {}
         self._stable: set[int] = set()
         self._failed: dict[int, tuple[Fingerprint | None, str]] = {}
         self._loading: set[int] = set()
@@ -192,11 +193,14 @@ class Repository:
         return await asyncio.get_running_loop().run_in_executor(self._files, call, *args)
 
     async def _poll(self) -> None:
-        unreadable = ""
+        unreadable, wait = "", self.poll_interval_s
         while True:
-            await asyncio.sleep(self.poll_interval_s)
+            await asyncio.sleep(wait)
+            wait = self.poll_interval_s
             try:
-                await self.reconcile()
+                settles_in = await self.reconcile()
+                if settles_in is not None:  # a version still being written: look again then
+                    wait = min(wait, settles_in)
                 unreadable = ""
             except RepositoryUnreadable as exc:  # once per new reason, not every pass
                 if str(exc) != unreadable:
@@ -206,33 +210,41 @@ class Repository:
                 logger.exception("model repository poll failed")
 
     # -- reconciling what is served with what is on disk and requested ------------------------
-    async def reconcile(self, trust_files: bool = False) -> None:
-        """One pass: scan, load what should be served (newest first), then retire the rest.
+    async def reconcile(self, trust_files: bool = False) -> float | None:
+        """One pass: scan, load what should be served (newest first), then retire the rest;
+        return in how many seconds the files of a version not yet complete will count as such.
 
         `trust_files`: take every file as complete (at start, and on an explicit load request);
-        otherwise a version's files must be unchanged since the last scan, or older than SETTLE_S.
+        otherwise a version's files must be unchanged for SETTLE_S, by their modification time or
+        by this process's clock (scans that saw the same sizes and times).
         """
         async with self._lock:
             found = await self._on_files(self.source.scan)
             control = await self._on_files(self.control.read)
+            now = time.monotonic()
             self._forget_failures(control)
             self._found, self._control = found, control
-            self._stable = {
-                version
+            self._seen = {
+                version: seen
+                if (seen := self._seen.get(version)) and seen[0] == item.fingerprint
+                else (item.fingerprint, now)
+                for version, item in found.items()
+            }
+            unchanged_s = {
+                version: max(item.fingerprint.age_s, now - self._seen[version][1])
                 for version, item in found.items()
                 if item.fingerprint is not None
-                and (
-                    trust_files
-                    or item.fingerprint == self._seen.get(version)
-                    or item.fingerprint.age_s > SETTLE_S
-                )
             }
-            self._seen = {version: item.fingerprint for version, item in found.items()}
+            self._stable = {
+                version for version, age in unchanged_s.items() if trust_files or age >= SETTLE_S
+            }
             while todo := self._plan().to_load():
                 await self._load_version(max(todo))  # newest first; a failure changes the plan
             for version in set(self._served) - self._plan().target():
                 self._retire(version)
             self._choose_default()
+            pending = [age for version, age in unchanged_s.items() if version not in self._stable]
+            return max(SETTLE_S - max(pending), 0.05) if pending else None
 
     def _forget_failures(self, control: Control) -> None:
         """A load request was made (here or in another worker): try its versions again."""
