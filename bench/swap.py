@@ -1,17 +1,24 @@
-"""`python -m bench.swap`: request latency while model versions are swapped, against a quiet run.
+"""`python -m bench.swap`: request latency while new model versions roll out, against quiet time.
 
-Starts `python -m app` (one worker by default) on a repository of two versions, keeps
-`--connections` clients posting a 28x28 digit PNG, and alternates quiet windows with swaps
-(unload version 2 -> version 1 is loaded; load version 2 -> it is loaded again) through the
-repository API. Prints p50/p99 of the requests that started in quiet windows and of those that
-started while a swap ran (from the API call until it answered, plus half a second).
+Starts `python -m app` (one worker by default, the default 2 s poll) on a repository holding
+version 1, keeps `--connections` clients posting a 28x28 digit PNG, and alternates quiet windows
+with roll-outs: a new version folder (made beforehand, a model that answers differently) is
+renamed into the repository, as the training CLI publishes one, and the service's default policy
+switches to it. Each version carries its LiteRT file, as the training CLI writes it, unless
+`--without-litert-files` (then each is converted in a child process when it is first loaded).
+
+Prints how long each roll-out took to switch (rename -> the first answer from the new version),
+p50/p99 of the requests that started in quiet windows and of those that started during a
+roll-out (from the rename until the switch, plus half a second), and the failed requests.
 """
 
 import argparse
 import asyncio
+import os
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -20,32 +27,50 @@ from tests import servers
 from tests.loadgen import DIGIT_28
 from tests.versions import SHIPPED_VERSION, copy_version, shifted_version
 
+TAIL_S = 0.5  # a roll-out's window lasts this long after the switch
+SWITCH_TIMEOUT_S = 120.0
 
-async def client(url: str, until: float, out: list[tuple[float, float, int]]) -> None:
+
+@dataclass(frozen=True)
+class Answer:
+    started: float
+    seconds: float
+    status: int
+    version: str
+
+
+async def client(url: str, until: float, out: list[Answer]) -> None:
     async with httpx.AsyncClient(base_url=url, timeout=30) as http:
         while time.monotonic() < until:
             started = time.monotonic()
             try:
                 response = await http.post("/predict", files={"file": ("d.png", DIGIT_28)})
                 status = response.status_code
+                version = response.json()["model"]["version"] if status == 200 else ""
             except httpx.HTTPError as exc:
                 print(f"request failed: {type(exc).__name__} {exc}")
-                status = 0
-            out.append((started, time.monotonic() - started, status))
+                status, version = 0, ""
+            out.append(Answer(started, time.monotonic() - started, status, version))
 
 
-async def swaps(url: str, rounds: int, quiet_s: float) -> list[tuple[float, float]]:
+async def roll_outs(
+    staged: list[Path], folder: Path, answers: list[Answer], quiet_s: float
+) -> list[tuple[float, float]]:
+    """Rename each staged version into `folder` after a quiet window; the (rename, switch)
+    times of each."""
     windows = []
-    for i in range(rounds):
+    for version in staged:
         await asyncio.sleep(quiet_s)
-        action = "unload" if i % 2 == 0 else "load"
         started = time.monotonic()
-        async with httpx.AsyncClient(base_url=url, timeout=120) as http:  # no idle keep-alive
-            response = await http.post(
-                f"/v2/repository/models/mnist/{action}", json={"parameters": {"version": 2}}
-            )
-        response.raise_for_status()
-        windows.append((started, time.monotonic() + 0.5))
+        os.rename(version, folder / version.name)  # whole at once, as `python -m training`
+        while not any(a.started >= started and a.version == version.name for a in answers[-50:]):
+            if time.monotonic() - started > SWITCH_TIMEOUT_S:
+                raise RuntimeError(f"version {version.name} never answered")
+            await asyncio.sleep(0.01)
+        switched = min(
+            a.started for a in answers if a.started >= started and a.version == version.name
+        )
+        windows.append((started, switched))
     await asyncio.sleep(quiet_s)
     return windows
 
@@ -55,40 +80,62 @@ def percentiles(latencies: list[float]) -> str:
     return f"n={len(latencies)} p50={cuts[49] * 1000:.1f} ms p99={cuts[98] * 1000:.1f} ms"
 
 
-async def measure(url: str, connections: int, rounds: int, quiet_s: float) -> None:
-    answers: list[tuple[float, float, int]] = []
-    until = time.monotonic() + rounds * quiet_s + quiet_s + 60
-    swapping = asyncio.create_task(swaps(url, rounds, quiet_s))
+async def measure(
+    url: str, staged: list[Path], folder: Path, connections: int, quiet_s: float
+) -> None:
+    answers: list[Answer] = []
+    until = time.monotonic() + (len(staged) + 1) * (quiet_s + SWITCH_TIMEOUT_S)
     clients = [asyncio.create_task(client(url, until, answers)) for _ in range(connections)]
-    windows = await swapping
-    for task in clients:
-        task.cancel()
-    await asyncio.gather(*clients, return_exceptions=True)
-    inside = [
-        s for t, s, _ in answers if any(a <= t <= b for a, b in windows) and t < windows[-1][1]
-    ]
-    outside = [s for t, s, _ in answers if not any(a <= t <= b for a, b in windows)]
-    failed = sum(status != 200 for _, _, status in answers)
-    print(f"swaps: {len(windows)}, mean {statistics.mean(b - a - 0.5 for a, b in windows):.2f} s")
-    print(f"quiet:    {percentiles(outside)}")
-    print(f"swapping: {percentiles(inside)}")
-    print(f"failed requests: {failed}")
+    try:
+        windows = await roll_outs(staged, folder, answers, quiet_s)
+    finally:
+        for task in clients:
+            task.cancel()
+        await asyncio.gather(*clients, return_exceptions=True)
+
+    def during(a: Answer) -> bool:
+        return any(start <= a.started <= end + TAIL_S for start, end in windows)
+
+    inside = [a.seconds for a in answers if during(a) and a.started < windows[-1][1] + TAIL_S]
+    outside = [a.seconds for a in answers if not during(a)]
+    failed = sum(a.status != 200 for a in answers)
+    switches = ", ".join(f"{end - start:.2f}" for start, end in windows)
+    print(f"roll-outs: {len(windows)}, switched after (s): {switches}")
+    print(f"quiet:      {percentiles(outside)}")
+    print(f"rolling out: {percentiles(inside)}")
+    print(f"failed requests: {failed} of {len(answers)}")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.swap", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.swap",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--workers", default="1")
     parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=6)
-    parser.add_argument("--quiet-s", type=float, default=4.0)
+    parser.add_argument("--rounds", type=int, default=4, help="versions rolled out")
+    parser.add_argument("--quiet-s", type=float, default=6.0)
+    parser.add_argument(
+        "--without-litert-files",
+        action="store_true",
+        help="versions with model.keras and card only: each is converted in a child process",
+    )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        root = Path(folder)
-        copy_version(SHIPPED_VERSION, root / "repository", 1)
-        shifted_version(root / "repository" / "mnist" / "2")
+    litert = not args.without_litert_files
+    with tempfile.TemporaryDirectory() as temporary:
+        root = Path(temporary)
+        folder = root / "repository" / "mnist"
+        first = copy_version(SHIPPED_VERSION, root / "repository", 1)
+        if not litert:
+            (first / "model.tflite").unlink()
+        staged = [
+            shifted_version(root / "staged" / str(version), shift=version - 1, litert=litert)
+            for version in range(2, args.rounds + 2)
+        ]
         env = {"MNIST_API_MODEL_REPOSITORY": str(root / "repository")}
         with servers.running(root, "--workers", args.workers, env=env) as server:
-            asyncio.run(measure(server.url, args.connections, args.rounds, args.quiet_s))
+            asyncio.run(measure(server.url, staged, folder, args.connections, args.quiet_s))
 
 
 if __name__ == "__main__":

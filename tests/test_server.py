@@ -28,11 +28,15 @@ REFUSALS = {
 
 
 def error_lines(stderr: str, path: Path) -> list[str]:
-    """The stderr lines (JSON log lines decoded to their message) that name `path`."""
+    """The stderr lines that name `path`: JSON log lines above info, decoded to their message,
+    and any other line (a traceback's, say)."""
     lines = []
     for line in stderr.splitlines():
         with contextlib.suppress(ValueError, KeyError, TypeError):
-            line = json.loads(line)["message"]
+            record = json.loads(line)
+            if record["level"] in ("debug", "info"):
+                continue
+            line = record["message"]
         if str(path) in line:
             lines.append(line)
     return lines
