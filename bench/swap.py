@@ -7,7 +7,7 @@ renamed into the repository, as the training CLI publishes one, and the service'
 switches to it. Each version carries its LiteRT file, as the training CLI writes it, unless
 `--without-litert-files` (then each is converted in a child process when it is first loaded).
 
-Prints how long each roll-out took to switch (rename -> the first answer from the new version),
+Prints how long each roll-out took to switch (rename -> every worker answers with the new version),
 p50/p99 of the requests that started in quiet windows and of those that started during a
 roll-out (from the rename until the switch, plus half a second), and the failed requests.
 """
@@ -29,6 +29,7 @@ from tests.versions import SHIPPED_VERSION, copy_version, shifted_version
 
 TAIL_S = 0.5  # a roll-out's window lasts this long after the switch
 SWITCH_TIMEOUT_S = 120.0
+SETTLED = 50  # answers in a row from the new version: every worker has switched
 
 
 @dataclass(frozen=True)
@@ -63,16 +64,23 @@ async def roll_outs(
         await asyncio.sleep(quiet_s)
         started = time.monotonic()
         os.rename(version, folder / version.name)  # whole at once, as `python -m training`
-        while not any(a.started >= started and a.version == version.name for a in answers[-50:]):
+        while (switched := settled(answers, started, version.name)) is None:
             if time.monotonic() - started > SWITCH_TIMEOUT_S:
-                raise RuntimeError(f"version {version.name} never answered")
+                raise RuntimeError(f"version {version.name} never answered alone")
             await asyncio.sleep(0.01)
-        switched = min(
-            a.started for a in answers if a.started >= started and a.version == version.name
-        )
         windows.append((started, switched))
     await asyncio.sleep(quiet_s)
     return windows
+
+
+def settled(answers: list[Answer], since: float, version: str) -> float | None:
+    """When every worker had switched: the start of the first answer from `version` after the
+    last answer from another one, once SETTLED answers in a row came from `version`."""
+    recent = [a for a in answers[-2000:] if a.started >= since]
+    last_other = max((i for i, a in enumerate(recent) if a.version != version), default=-1)
+    if len(recent) - last_other - 1 < SETTLED:
+        return None
+    return recent[last_other + 1].started
 
 
 def percentiles(latencies: list[float]) -> str:
