@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from app.http.dependencies import Serving
 from app.imaging.decoder import Decoder
 from app.inference.model_file import ModelInfo
-from app.inference.repository import Served
+from app.inference.served import Served
 
 
 def serving_with_engine(app: FastAPI, engine: Any) -> Serving:

@@ -16,7 +16,8 @@ from app.inference.layout import ControlFile, Found, RepositoryUnreadable, Sourc
 from app.inference.model_file import ModelInfo, ModelLoadError
 from app.inference.plan import State
 from app.inference.policy import PolicyError, VersionPolicy
-from app.inference.repository import LoadFailed, Repository, VersionNotFound
+from app.inference.repository import Repository
+from app.inference.served import LoadFailed, VersionNotFound
 
 
 @pytest.mark.parametrize(
@@ -186,7 +187,7 @@ def test_no_loadable_version_fails_start_naming_the_reasons(tmp_path: Path) -> N
 def test_files_still_changing_wait_until_unchanged_for_the_settle_time(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("app.inference.repository.SETTLE_S", 0.3)
+    monkeypatch.setattr("app.inference.layout.SETTLE_S", 0.3)
     write_version(tmp_path, 1, "digit:1")
 
     async def scenario() -> None:
@@ -211,7 +212,7 @@ def test_files_still_changing_wait_until_unchanged_for_the_settle_time(
 def test_files_dated_in_the_future_settle_by_the_services_clock(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("app.inference.repository.SETTLE_S", 0.3)
+    monkeypatch.setattr("app.inference.layout.SETTLE_S", 0.3)
     write_version(tmp_path, 1, "digit:1")
 
     async def scenario() -> None:

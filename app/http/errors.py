@@ -23,7 +23,7 @@ from app.imaging.preprocessing import (
 )
 from app.inference.batching import Overloaded
 from app.inference.layout import RepositoryUnreadable
-from app.inference.repository import LoadFailed, VersionNotFound
+from app.inference.served import LoadFailed, VersionNotFound
 from app.protocol.oip import ProtocolError
 
 logger = logging.getLogger(__name__)

@@ -22,6 +22,7 @@ from app.inference.model_file import card_path, litert_path
 
 logger = logging.getLogger(__name__)
 MAX_VERSION_DIGITS = 9
+SETTLE_S = 1.0  # a version's files unchanged this long are complete
 
 MODEL_NAME = "mnist"
 MODEL_FILE = "model.keras"
@@ -50,6 +51,34 @@ class Found:
 
     path: Path
     fingerprint: Fingerprint | None
+
+
+class Settling:
+    """Which versions' files are complete: unchanged for SETTLE_S, by their modification time or
+    by this process's clock (scans that saw the same sizes and times: a clock skewed on a shared
+    volume, or a copy that keeps old modification times while it grows)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[int, tuple[Fingerprint | None, float]] = {}  # first seen (monotonic)
+
+    def complete(self, found: dict[int, Found], trust: bool) -> tuple[set[int], float | None]:
+        """The complete versions of a scan (all with files, if `trust`), and in how many seconds
+        the next of the others can be (None: no other)."""
+        now = time.monotonic()
+        self._seen = {
+            version: seen
+            if (seen := self._seen.get(version)) and seen[0] == item.fingerprint
+            else (item.fingerprint, now)
+            for version, item in found.items()
+        }
+        unchanged_s = {
+            version: max(item.fingerprint.age_s, now - self._seen[version][1])
+            for version, item in found.items()
+            if item.fingerprint is not None
+        }
+        stable = {version for version, age in unchanged_s.items() if trust or age >= SETTLE_S}
+        pending = [age for version, age in unchanged_s.items() if version not in stable]
+        return stable, max(SETTLE_S - max(pending), 0.05) if pending else None
 
 
 def fingerprint(model: Path) -> Fingerprint | None:

@@ -14,13 +14,8 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Protocol, TypeVar
 
-import numpy as np
-
-from app.imaging.pixels import INPUT_SIZE, NUM_CLASSES
 from app.inference.batching import BatchingEngine
 from app.inference.classifier import Classifier
 from app.inference.layout import (
@@ -29,74 +24,27 @@ from app.inference.layout import (
     Fingerprint,
     Found,
     RepositoryUnreadable,
+    Settling,
     Source,
 )
 from app.inference.model_file import ModelInfo, ModelLoadError
 from app.inference.plan import IndexEntry, Plan
 from app.inference.policy import VersionPolicy
+from app.inference.served import LoadFailed, Served, VersionNotFound, check_outputs
 
 logger = logging.getLogger(__name__)
 
-SETTLE_S = 1.0  # a version's files unchanged this long are complete
 LOADING_SWITCH_INTERVAL_S = 0.0005  # Python's default: 0.005
-PROBE = np.vstack(
-    [
-        np.zeros((1, INPUT_SIZE), np.float32),
-        np.ones((1, INPUT_SIZE), np.float32),
-        np.random.default_rng(0).random((14, INPUT_SIZE), dtype=np.float32),
-    ]
-)
-
 # Blocking: load and warm the model of a version; `hot` once serving (app.inference.convert).
 Loader = Callable[[Found, bool], Classifier]
 T = TypeVar("T")
 EngineFactory = Callable[[Classifier], BatchingEngine]
 
 
-class VersionNotFound(LookupError):
-    """No such version is served; the message names the versions that are."""
-
-    def __init__(self, version: int | str | None, available: list[int]) -> None:
-        names = ", ".join(str(v) for v in available) or "none"
-        what = f"version {version!s} of model 'mnist'" if version else "model 'mnist'"
-        super().__init__(f"{what} is not available; available versions: {names}")
-        self.version, self.available = version, available
-
-
-class LoadFailed(RuntimeError):
-    """A load request did not end with the version served; the message says why."""
-
-
 class Observer(Protocol):
     def version_loaded(self, info: ModelInfo, seconds: float) -> None: ...
     def version_load_failed(self, version: int) -> None: ...
     def version_unloaded(self, info: ModelInfo) -> None: ...
-
-
-@dataclass(eq=False)
-class Served:
-    version: int
-    classifier: Classifier
-    engine: BatchingEngine
-    fingerprint: Fingerprint | None
-    leases: int = 0
-    loaded_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
-
-    @property
-    def info(self) -> ModelInfo:
-        return self.classifier.info
-
-
-def check_outputs(classifier: Classifier) -> None:
-    """Raise ModelLoadError unless a probe batch gives finite probabilities summing to 1."""
-    out = classifier.predict(PROBE)
-    path = classifier.info.path
-    if out.shape != (len(PROBE), NUM_CLASSES):
-        raise ModelLoadError(f"model {path} answered shape {out.shape} to a probe batch")
-    if not np.isfinite(out).all():
-        raise ModelLoadError(f"model {path} answered NaN or infinity to a probe batch")
-    if (out < 0).any() or not np.allclose(out.sum(axis=1), 1, atol=1e-3):
-        raise ModelLoadError(f"model {path} does not answer probabilities summing to 1")
 
 
 class Repository:
@@ -121,8 +69,7 @@ class Repository:
         self._served: dict[int, Served] = {}
         self._default: Served | None = None
         self._found: dict[int, Found] = {}
-        # Each version's fingerprint, and when (time.monotonic()) a scan first saw it.
-        self._seen: dict[int, tuple[Fingerprint | None, float]] = {}
+        self._settling = Settling()
         self._stable: set[int] = set()
         self._failed: dict[int, tuple[Fingerprint | None, str]] = {}
         self._loading: set[int] = set()
@@ -221,30 +168,15 @@ class Repository:
         async with self._lock:
             found = await self._on_files(self.source.scan)
             control = await self._on_files(self.control.read)
-            now = time.monotonic()
             self._forget_failures(control)
             self._found, self._control = found, control
-            self._seen = {
-                version: seen
-                if (seen := self._seen.get(version)) and seen[0] == item.fingerprint
-                else (item.fingerprint, now)
-                for version, item in found.items()
-            }
-            unchanged_s = {
-                version: max(item.fingerprint.age_s, now - self._seen[version][1])
-                for version, item in found.items()
-                if item.fingerprint is not None
-            }
-            self._stable = {
-                version for version, age in unchanged_s.items() if trust_files or age >= SETTLE_S
-            }
+            self._stable, settles_in = self._settling.complete(found, trust_files)
             while todo := self._plan().to_load():
                 await self._load_version(max(todo))  # newest first; a failure changes the plan
             for version in set(self._served) - self._plan().target():
                 self._retire(version)
             self._choose_default()
-            pending = [age for version, age in unchanged_s.items() if version not in self._stable]
-            return max(SETTLE_S - max(pending), 0.05) if pending else None
+            return settles_in
 
     def _forget_failures(self, control: Control) -> None:
         """A load request was made (here or in another worker): try its versions again."""

@@ -19,7 +19,7 @@ from app.imaging.preprocessing import (
 )
 from app.inference.layout import version_number
 from app.inference.model_file import ModelInfo
-from app.inference.repository import Served
+from app.inference.served import Served
 
 # The hot paths: each endpoint reads its own request (app.http.forms) and finds what the lifespan
 # built in app.state.serving (tests swap it there), so FastAPI resolves nothing per request.

@@ -17,7 +17,7 @@ from app.http.schemas import ProtocolErrorResponse
 from app.imaging.decoder import Decoder, is_heavy
 from app.inference.batching import Overloaded
 from app.inference.layout import version_number
-from app.inference.repository import VersionNotFound
+from app.inference.served import VersionNotFound
 from app.protocol import oip
 from app.settings import Settings
 
