@@ -90,9 +90,12 @@ def test_server_refusal_never_serves(
     assert "Uvicorn running on" not in refused_startups[case].stderr
 
 
-def test_server_prints_only_json_lines(tmp_path: Path, digit_png: bytes) -> None:
-    """TensorFlow's native start-up lines (absl, oneDNN) included: a log shipper parses all."""
-    with servers.running(tmp_path) as server:
+@pytest.mark.parametrize("runtime", ["litert", "tensorflow"])
+def test_server_prints_only_json_lines(tmp_path: Path, digit_png: bytes, runtime: str) -> None:
+    """TensorFlow's native start-up lines (absl, oneDNN; the tensorflow runtime imports it)
+    included: a log shipper parses all."""
+    env = {"MNIST_API_INFERENCE_RUNTIME": runtime}
+    with servers.running(tmp_path, env=env) as server:
         with httpx.Client(base_url=server.url, timeout=30, trust_env=False) as http:
             assert http.post("/predict", files={"file": ("d.png", digit_png)}).status_code == 200
         server.process.send_signal(signal.SIGTERM)
