@@ -79,3 +79,11 @@ def test_container_model_metadata(api: httpx.Client) -> None:
     assert (body["version"], body["default_version"], body["versions"]) == ("2", "2", ["2"])
     assert body["card"]["training"]["recipe"] == "robust"
     assert body["test_accuracy"] >= 0.988
+
+
+def test_container_worker_is_light(api: httpx.Client) -> None:
+    """The versions load from their LiteRT files: the worker holds no TensorFlow (~100 MiB,
+    where importing TensorFlow alone takes ~600). Single-worker mode exports process_*."""
+    metrics = api.get("/metrics").text
+    (line,) = [m for m in metrics.splitlines() if m.startswith("process_resident_memory_bytes")]
+    assert float(line.split()[-1]) < 300 * 2**20, line
