@@ -1,8 +1,8 @@
 """A model's LiteRT form, which the litert runtime serves: shipped beside it, cached, or converted.
 
 Converting a Keras model needs TensorFlow: seconds of CPU (mostly Python holding the GIL) and
-~600 MiB of memory. So a serving process never converts (unless TensorFlow
-is already imported into it at start, as in tests), and a version loads, in this order, from:
+~600 MiB of memory. So a serving process never converts (unless TensorFlow is already imported
+into it at start, as in tests), and a version loads, in this order, from:
 
 1. **its LiteRT file**, `model.tflite` beside `model.keras`, which the training CLI writes (and
    `python -m app.inference.convert FOLDER` adds to any version folder). The card records the
