@@ -18,8 +18,9 @@ from app.http.security import ApiKeyAuth, add_cors, document_api_key
 from app.imaging.decoder import Decoder
 from app.inference.batching import BatchingEngine
 from app.inference.classifier import Classifier, configure_threads
+from app.inference.control import ControlFile
 from app.inference.convert import load_litert
-from app.inference.layout import ControlFile, Found, Source, card_version
+from app.inference.layout import Found, Source, card_version
 from app.inference.policy import VersionPolicy
 from app.inference.repository import Repository
 from app.logs import configure_logging

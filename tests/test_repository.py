@@ -2,6 +2,7 @@
 failures, swaps, draining, and load/unload requests shared by workers through the state dir."""
 
 import asyncio
+import json
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -12,7 +13,8 @@ import pytest
 from numpy.typing import NDArray
 
 from app.inference.batching import BatchingEngine
-from app.inference.layout import ControlFile, Found, RepositoryUnreadable, Source
+from app.inference.control import ControlFile
+from app.inference.layout import Found, RepositoryUnreadable, Source
 from app.inference.model_file import ModelInfo, ModelLoadError
 from app.inference.plan import State
 from app.inference.policy import PolicyError, VersionPolicy
@@ -41,6 +43,14 @@ def test_policy_selects(text: str, available: list[int], selected: set[int]) -> 
 def test_policy_refuses(text: str) -> None:
     with pytest.raises(PolicyError, match="is not one of"):
         VersionPolicy.parse(text)
+
+
+@pytest.fixture(autouse=True)
+def files_complete_at_first_sight(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Versions written a minute ago (write_version's default) count as complete at the first
+    scan that sees them, so each scenario needs one reconcile per step; the tests of settling
+    set RECHECK_S themselves."""
+    monkeypatch.setattr("app.inference.layout.RECHECK_S", 0.0)
 
 
 class FakeClassifier:
@@ -204,6 +214,86 @@ def test_files_still_changing_wait_until_unchanged_for_the_settle_time(
         await asyncio.sleep(settles_in)
         assert await repo.reconcile() is None
         assert repo.versions == [2]
+        await repo.stop()
+
+    run(scenario)
+
+
+def test_old_files_wait_for_a_second_look_so_a_file_still_to_come_is_not_missed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("app.inference.layout.RECHECK_S", 0.2)
+    write_version(tmp_path, 1, "digit:1")
+
+    async def scenario() -> None:
+        repo = repository(tmp_path)
+        await repo.start()
+        model = write_version(tmp_path, 2, "digit:2")  # copied with its old times kept (cp -a)
+        settles_in = await repo.reconcile()
+        assert repo.versions == [1]  # the card, say, may not be there yet
+        assert settles_in is not None
+        assert 0 < settles_in <= 0.2
+        await asyncio.sleep(0.1)
+        card = model.with_name("model.card.json")  # ... and here it comes, old times kept too
+        card.write_text("{}")
+        stamp = time.time() - 60
+        os.utime(card, (stamp, stamp))
+        await repo.reconcile()
+        assert repo.versions == [1]  # a new file: look again
+        await asyncio.sleep(0.2)
+        assert await repo.reconcile() is None
+        assert repo.versions == [2]
+        await repo.stop()
+
+    run(scenario)
+
+
+def test_a_whole_version_with_old_files_loads_at_first_sight(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Renamed into place by the training CLI: the card records the LiteRT file that is there,
+    so no file is still to come."""
+    monkeypatch.setattr("app.inference.layout.RECHECK_S", 10.0)
+    write_version(tmp_path, 1, "digit:1")
+
+    async def scenario() -> None:
+        repo = repository(tmp_path)
+        await repo.start()
+        model = write_version(tmp_path, 2, "digit:2")
+        litert = model.with_suffix(".tflite")
+        litert.write_bytes(b"\0" * 100)
+        record = {"file": "model.tflite", "bytes": 100}
+        model.with_name("model.card.json").write_text(json.dumps({"litert": record}))
+        for path in (litert, model.with_name("model.card.json")):
+            os.utime(path, (time.time() - 60, time.time() - 60))
+        assert await repo.reconcile() is None
+        assert repo.versions == [2]
+        await repo.stop()
+
+    run(scenario)
+
+
+@pytest.mark.parametrize(
+    ("record", "size"),
+    [({"file": "model.tflite", "bytes": 100}, 99), ({"file": "other.tflite", "bytes": 100}, 100)],
+)
+def test_a_version_whose_card_does_not_match_its_litert_file_waits_for_a_second_look(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, record: dict[str, object], size: int
+) -> None:
+    monkeypatch.setattr("app.inference.layout.RECHECK_S", 10.0)
+    write_version(tmp_path, 1, "digit:1")
+
+    async def scenario() -> None:
+        repo = repository(tmp_path)
+        await repo.start()
+        model = write_version(tmp_path, 2, "digit:2")
+        litert = model.with_suffix(".tflite")
+        litert.write_bytes(b"\0" * size)
+        model.with_name("model.card.json").write_text(json.dumps({"litert": record}))
+        for path in (litert, model.with_name("model.card.json")):
+            os.utime(path, (time.time() - 60, time.time() - 60))
+        assert await repo.reconcile() is not None
+        assert repo.versions == [1]
         await repo.stop()
 
     run(scenario)

@@ -11,8 +11,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from app.inference.convert import CARD_KEY, attach_litert
-from app.inference.model_file import card_path
+from app.inference.convert import attach_litert
+from app.inference.model_file import LITERT_CARD_KEY, card_path
 from training.card import model_card
 from training.config import TrainConfig
 from training.data import Mnist, prepare
@@ -135,7 +135,7 @@ def run(
     save_model(model, model_file)
     card = model_card(config, data, evaluation, kinds, history, seconds, model_file, images)
     card_path(model_file).write_text(json.dumps(card, indent=2) + "\n")
-    card[CARD_KEY] = attach_litert(model_file)  # what the service loads without TensorFlow
+    card[LITERT_CARD_KEY] = attach_litert(model_file)  # what the service loads without TensorFlow
     write_report(out_dir / "report", history, evaluation, data, kinds, images)
     logger.info("saved %s, its LiteRT file, card and report in %s", model_file, out_dir)
     return card

@@ -34,17 +34,18 @@ from typing import Any
 from app.inference.classifier import Classifier, litert_flatbuffer, load_keras
 from app.inference.layout import MODEL_FILE
 from app.inference.model_file import (
+    LITERT_CARD_KEY,
     ModelInfo,
     ModelLoadError,
     card_path,
     check_model_file,
     litert_path,
+    litert_record,
     read_info,
 )
 
 logger = logging.getLogger(__name__)
 
-CARD_KEY = "litert"  # the card's record of the LiteRT file: file, sha256, model_sha256, converter
 NICE = 19  # the child gets what CPU the serving threads leave
 TIMEOUT_S = 600.0
 CACHE_S = 3600.0  # conversions older than this go when another is made
@@ -93,9 +94,9 @@ def _warmed(flatbuffer: bytes, info: ModelInfo, threads: int) -> Classifier:
 def shipped_flatbuffer(info: ModelInfo) -> tuple[bytes | None, str]:
     """The LiteRT file beside the model if its card vouches it was made from this very model
     file and it is intact; else None, and why not."""
-    record = info.card.get(CARD_KEY)
+    record = litert_record(info.card)
     path = litert_path(info.path)
-    if not isinstance(record, dict) or record.get("file") != path.name:
+    if record is None or record.get("file") != path.name:
         return None, f"its card records no {path.name}"
     if record.get("model_sha256") != info.sha256:
         return None, f"{path.name} was made from another model file"
@@ -119,13 +120,14 @@ def attach_litert(model: Path, setting: str = "the model path") -> dict[str, Any
     _write_atomically(target, flatbuffer)
     record = {
         "file": target.name,
+        "bytes": len(flatbuffer),
         "sha256": hashlib.sha256(flatbuffer).hexdigest(),
         "model_sha256": read_info(model).sha256,
         "converter": f"tensorflow {tf.__version__}",
     }
     card_file = card_path(model)
     card = json.loads(card_file.read_text()) if card_file.exists() else {}
-    card[CARD_KEY] = record
+    card[LITERT_CARD_KEY] = record
     _write_atomically(card_file, (json.dumps(card, indent=2) + "\n").encode())
     return record
 

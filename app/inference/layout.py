@@ -1,5 +1,5 @@
-"""The model repository on disk, read without TensorFlow: version folders and their fingerprints,
-and the small control file through which load/unload requests reach every worker.
+"""The model repository on disk, read without TensorFlow: version folders, their fingerprints, and
+when a version's files are complete.
 
 Layout (TensorFlow Serving's and Triton's): `<repository>/mnist/<N>/model.keras`, with
 `model.card.json`, `report/` and (optional) `model.tflite` beside it, `N` a positive integer.
@@ -7,22 +7,19 @@ Anything else in `<repository>/mnist/` (a training run's temporary folder, `.hid
 is ignored.
 """
 
-import contextlib
-import fcntl
 import json
 import logging
 import os
-import tempfile
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from app.inference.model_file import card_path, litert_path
+from app.inference.model_file import card_path, litert_path, litert_record
 
 logger = logging.getLogger(__name__)
 MAX_VERSION_DIGITS = 9
 SETTLE_S = 1.0  # a version's files unchanged this long are complete
+RECHECK_S = 0.25  # ... or, already that old on disk, unchanged over two scans this far apart
 
 MODEL_NAME = "mnist"
 MODEL_FILE = "model.keras"
@@ -35,9 +32,11 @@ class RepositoryUnreadable(OSError):
 @dataclass(frozen=True)
 class Fingerprint:
     """Size and modification time of a version's model, card and LiteRT file: any rewrite
-    changes it."""
+    changes it. `whole`: the card records a LiteRT file of the size present, so no file of the
+    version is still to come (as `python -m training` and `app.inference.convert` write them)."""
 
     files: tuple[tuple[str, int, int], ...]
+    whole: bool = False
 
     @property
     def age_s(self) -> float:
@@ -54,31 +53,45 @@ class Found:
 
 
 class Settling:
-    """Which versions' files are complete: unchanged for SETTLE_S, by their modification time or
-    by this process's clock (scans that saw the same sizes and times: a clock skewed on a shared
-    volume, or a copy that keeps old modification times while it grows)."""
+    """Which versions' files are complete: seen unchanged by this process for SETTLE_S, or, if
+    their modification times are that old already (a folder renamed into place, a copy that
+    keeps times), at once when the version is whole (its card records its LiteRT file), else
+    once seen unchanged by two scans RECHECK_S apart, so that a file still to come in a copy
+    (the card, say) is waited for. This process's clock also covers a clock skewed on a shared
+    volume."""
 
     def __init__(self) -> None:
-        self._seen: dict[int, tuple[Fingerprint | None, float]] = {}  # first seen (monotonic)
+        # Per version: its fingerprint, when a scan first saw it (monotonic), and whether it
+        # counted as complete since. A change of fingerprint starts over.
+        self._seen: dict[int, tuple[Fingerprint | None, float, bool]] = {}
 
     def complete(self, found: dict[int, Found], trust: bool) -> tuple[set[int], float | None]:
         """The complete versions of a scan (all with files, if `trust`), and in how many seconds
         the next of the others can be (None: no other)."""
         now = time.monotonic()
-        self._seen = {
-            version: seen
-            if (seen := self._seen.get(version)) and seen[0] == item.fingerprint
-            else (item.fingerprint, now)
-            for version, item in found.items()
-        }
-        unchanged_s = {
-            version: max(item.fingerprint.age_s, now - self._seen[version][1])
-            for version, item in found.items()
-            if item.fingerprint is not None
-        }
-        stable = {version for version, age in unchanged_s.items() if trust or age >= SETTLE_S}
-        pending = [age for version, age in unchanged_s.items() if version not in stable]
-        return stable, max(SETTLE_S - max(pending), 0.05) if pending else None
+        seen = {}
+        for version, item in found.items():
+            before = self._seen.get(version)
+            if before is None or before[0] != item.fingerprint:
+                before = (item.fingerprint, now, False)
+            fingerprint, first, complete = before
+            if fingerprint is not None and not complete:
+                complete = trust or self._wait(fingerprint, now - first) <= 0
+            seen[version] = (fingerprint, first, complete)
+        self._seen = seen
+        stable = {version for version, (_, _, complete) in seen.items() if complete}
+        pending = [
+            self._wait(fingerprint, now - first)
+            for fingerprint, first, complete in seen.values()
+            if fingerprint is not None and not complete
+        ]
+        return stable, max(min(pending), 0.05) if pending else None
+
+    @staticmethod
+    def _wait(fingerprint: Fingerprint, seen_s: float) -> float:
+        """Seconds until a version seen unchanged for `seen_s` counts as complete."""
+        second_look = 0.0 if fingerprint.whole else RECHECK_S - seen_s
+        return min(SETTLE_S - seen_s, max(SETTLE_S - fingerprint.age_s, second_look))
 
 
 def fingerprint(model: Path) -> Fingerprint | None:
@@ -91,7 +104,24 @@ def fingerprint(model: Path) -> Fingerprint | None:
                 return None
             continue
         files.append((path.name, stat.st_size, stat.st_mtime_ns))
-    return Fingerprint(tuple(files))
+    return Fingerprint(tuple(files), whole=_records_litert(model, files))
+
+
+def _records_litert(model: Path, files: list[tuple[str, int, int]]) -> bool:
+    """Whether the card beside `model` records the LiteRT file of the size present."""
+    sizes = {name: size for name, size, _ in files}
+    litert = litert_path(model).name
+    if litert not in sizes or card_path(model).name not in sizes:
+        return False
+    try:
+        card = json.loads(card_path(model).read_text())
+    except (OSError, ValueError):
+        return False
+    record = litert_record(card) if isinstance(card, dict) else None
+    return record is not None and (record.get("file"), record.get("bytes")) == (
+        litert,
+        sizes[litert],
+    )
 
 
 @dataclass(frozen=True)
@@ -124,85 +154,6 @@ class Source:
                 model = Path(entry.path) / MODEL_FILE
                 found[version] = Found(model, fingerprint(model))
         return found
-
-
-@dataclass
-class Control:
-    """What load/unload requests asked for: versions served beyond the policy, versions kept out
-    of it, and per version (0: all) a count of load requests: when it moves, every worker
-    tries that version again even if it failed with the same files."""
-
-    loaded: set[int] = field(default_factory=set)
-    unloaded: set[int] = field(default_factory=set)
-    retries: dict[int, int] = field(default_factory=dict)
-
-    def retry(self, version: int | None) -> None:
-        self.retries[version or 0] = self.retries.get(version or 0, 0) + 1
-
-    def copy(self) -> "Control":
-        return Control(set(self.loaded), set(self.unloaded), dict(self.retries))
-
-    def to_json(self) -> str:
-        retries = {str(version): count for version, count in self.retries.items()}
-        return json.dumps(
-            {"loaded": sorted(self.loaded), "unloaded": sorted(self.unloaded), "retries": retries}
-        )
-
-    @classmethod
-    def from_json(cls, text: str) -> "Control":
-        data = json.loads(text)
-        retries = {int(version): int(count) for version, count in data["retries"].items()}
-        return cls(set(data["loaded"]), set(data["unloaded"]), retries)
-
-
-class ControlFile:
-    """The Control shared by the workers: `<state_dir>/mnist.json`, replaced atomically (written
-    to a temporary file, then renamed) under an exclusive lock; in memory without a state dir."""
-
-    def __init__(self, state_dir: Path | None) -> None:
-        self.path = state_dir / f"{MODEL_NAME}.json" if state_dir else None
-        self._memory = Control()
-
-    def read(self) -> Control:
-        if self.path is None:
-            return self._memory.copy()
-        try:
-            return Control.from_json(self.path.read_text())
-        except FileNotFoundError:
-            return Control()
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            logger.warning("ignoring unreadable control file %s: %s", self.path, exc)
-            return Control()
-
-    def change(self, edit: Callable[[Control], None]) -> Control:
-        """Apply `edit` to the current Control and store the result, atomically for all workers."""
-        with self._locked():
-            control = self.read()
-            edit(control)
-            self._write(control)
-        return control
-
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        if self.path is None:
-            yield
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path.with_suffix(".lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
-
-    def _write(self, control: Control) -> None:
-        if self.path is None:
-            self._memory = control
-            return
-        fd, temp = tempfile.mkstemp(prefix=".mnist-", dir=self.path.parent)
-        with os.fdopen(fd, "w") as f:
-            f.write(control.to_json())
-        os.replace(temp, self.path)
 
 
 def version_number(value: object) -> int | None:

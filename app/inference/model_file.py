@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+LITERT_CARD_KEY = "litert"
+
 
 class ModelLoadError(RuntimeError):
     """The model file is missing, unreadable or not a 784 -> 10 classifier."""
@@ -38,6 +40,12 @@ def card_path(model_path: Path) -> Path:
 def litert_path(model_path: Path) -> Path:
     """The model converted to LiteRT, beside it: `<stem>.tflite` (app.inference.convert)."""
     return model_path.with_suffix(".tflite")
+
+
+def litert_record(card: dict[str, Any]) -> dict[str, Any] | None:
+    """The card's record of the LiteRT file (file, bytes, sha256, model_sha256, converter)."""
+    record = card.get(LITERT_CARD_KEY)
+    return record if isinstance(record, dict) else None
 
 
 def check_model_file(path: Path, setting: str) -> None:

@@ -5,7 +5,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from app.inference.layout import Control, Fingerprint, Found
+from app.inference.control import Control
+from app.inference.layout import Fingerprint, Found
 from app.inference.policy import VersionPolicy
 
 

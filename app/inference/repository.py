@@ -18,9 +18,8 @@ from typing import Protocol, TypeVar
 
 from app.inference.batching import BatchingEngine
 from app.inference.classifier import Classifier
+from app.inference.control import Control, ControlFile
 from app.inference.layout import (
-    Control,
-    ControlFile,
     Fingerprint,
     Found,
     RepositoryUnreadable,
