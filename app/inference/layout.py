@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 MAX_VERSION_DIGITS = 9
 SETTLE_S = 1.0  # a version's files unchanged this long are complete
 RECHECK_S = 0.25  # ... or, already that old on disk, unchanged over two scans this far apart
+MAX_CARD_BYTES = 1 << 20  # a card read at every scan (a training card is ~20 KB)
 
 MODEL_NAME = "mnist"
 MODEL_FILE = "model.keras"
@@ -110,14 +111,14 @@ def fingerprint(model: Path) -> Fingerprint | None:
 def _records_litert(model: Path, files: list[tuple[str, int, int]]) -> bool:
     """Whether the card beside `model` records the LiteRT file of the size present."""
     sizes = {name: size for name, size, _ in files}
-    litert = litert_path(model).name
-    if litert not in sizes or card_path(model).name not in sizes:
+    litert, card = litert_path(model).name, card_path(model).name
+    if litert not in sizes or not 0 < sizes.get(card, 0) <= MAX_CARD_BYTES:
         return False
     try:
-        card = json.loads(card_path(model).read_text())
+        loaded = json.loads(card_path(model).read_text())
     except (OSError, ValueError):
         return False
-    record = litert_record(card) if isinstance(card, dict) else None
+    record = litert_record(loaded) if isinstance(loaded, dict) else None
     return record is not None and (record.get("file"), record.get("bytes")) == (
         litert,
         sizes[litert],
