@@ -8,7 +8,6 @@ is ignored.
 """
 
 import json
-import logging
 import os
 import time
 from dataclasses import dataclass
@@ -16,7 +15,6 @@ from pathlib import Path
 
 from app.inference.model_file import card_path, litert_path, litert_record
 
-logger = logging.getLogger(__name__)
 MAX_VERSION_DIGITS = 9
 SETTLE_S = 1.0  # a version's files unchanged this long are complete
 RECHECK_S = 0.25  # ... or, already that old on disk, unchanged over two scans this far apart
