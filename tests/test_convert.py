@@ -3,6 +3,7 @@ conversion in a child process (its refusals carry the parent's messages), the ca
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -11,13 +12,14 @@ import pytest
 from app.imaging.preprocessing import prepare_image
 from app.inference.classifier import Classifier, litert_flatbuffer, load_keras
 from app.inference.convert import (
+    attach_litert,
     cached,
     convert_in_child,
     load_litert,
     main,
     shipped_flatbuffer,
 )
-from app.inference.model_file import ModelLoadError, read_info
+from app.inference.model_file import LoadInterrupted, ModelLoadError, read_info
 from app.settings import Settings
 from tests import servers
 from tests.support import ROOT
@@ -166,3 +168,57 @@ def load_keras_unchecked(path: Path) -> object:
     import keras
 
     return keras.saving.load_model(path, compile=False)
+
+
+def test_attach_records_the_model_it_was_made_from(version: Path, tmp_path: Path) -> None:
+    folder = Path(shutil.copytree(version, tmp_path / "again"))
+    record = attach_litert(folder / "model.keras")
+    model = folder / "model.keras"
+    assert (record["model_bytes"], record["model_sha256"]) == (
+        model.stat().st_size,
+        read_info(model).sha256,
+    )
+    assert record["bytes"] == (folder / "model.tflite").stat().st_size
+
+
+def test_model_replaced_while_it_converts_is_refused_and_not_cached(
+    version: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = Path(shutil.copytree(version, tmp_path / "swapped"))
+    (folder / "model.tflite").unlink()  # so it is converted
+    other = shifted_version(tmp_path / "other", litert=False) / "model.keras"
+
+    def convert_then_replace(path: Path, setting: str, nice: bool = True) -> bytes:
+        made = litert_flatbuffer(load_keras(path, setting))
+        shutil.copy(other, path)  # a copy-in over the version while it converted
+        return made
+
+    monkeypatch.setattr("app.inference.convert.convert_in_child", convert_then_replace)
+    cache = tmp_path / "cache"
+    with pytest.raises(ModelLoadError, match="changed while it was converted"):
+        load_litert(folder / "model.keras", "SETTING", 1, cache, hot=True)
+    assert not list(cache.glob("converted-*.tflite"))
+
+
+def test_killed_converter_is_an_interruption(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def killed(*args: object, **kwargs: object) -> subprocess.CompletedProcess[str]:
+        return subprocess.CompletedProcess([], -9, "", "")
+
+    monkeypatch.setattr("app.inference.convert.subprocess.run", killed)
+    with pytest.raises(LoadInterrupted, match="killed by signal 9"):
+        convert_in_child(tmp_path / "model.keras", "SETTING")
+
+
+def test_unusable_cache_only_costs_the_sharing(tmp_path: Path) -> None:
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    assert cached(blocked / "converted-abc.tflite", lambda: b"flatbuffer") == b"flatbuffer"
+
+
+def test_card_nested_too_deep_is_no_card(tmp_path: Path) -> None:
+    model = tmp_path / "model.keras"
+    model.write_bytes(b"x")
+    (tmp_path / "model.card.json").write_text("[" * 100_000 + "]" * 100_000)
+    assert read_info(model).card == {}

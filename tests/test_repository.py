@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 from app.inference.batching import BatchingEngine
 from app.inference.control import ControlFile
 from app.inference.layout import Found, RepositoryUnreadable, Source
-from app.inference.model_file import ModelInfo, ModelLoadError
+from app.inference.model_file import LoadInterrupted, ModelInfo, ModelLoadError
 from app.inference.plan import State
 from app.inference.policy import PolicyError, VersionPolicy
 from app.inference.repository import Repository
@@ -68,9 +68,14 @@ attempts: list[Path] = []
 
 
 def fake_load(found: Found, hot: bool) -> FakeClassifier:
-    """A model file holds `digit:N`, `nan` or anything else (not loadable)."""
+    """A model file holds `digit:N`, `nan`, `interrupted:N` (its first N loads are interrupted,
+    as by a converter killed for memory, then it is digit N) or anything else (not loadable)."""
     attempts.append(found.path)
     text = found.path.read_text()
+    if text.startswith("interrupted:"):
+        if attempts.count(found.path) <= int(text[12:]):
+            raise LoadInterrupted(f"converting model file {found.path}: killed by signal 9")
+        text = f"digit:{text[12:]}"
     if text == "nan":
         return FakeClassifier(found, np.full(10, np.nan, np.float32))
     if not text.startswith("digit:"):
@@ -262,7 +267,7 @@ def test_a_whole_version_with_old_files_loads_at_first_sight(
         model = write_version(tmp_path, 2, "digit:2")
         litert = model.with_suffix(".tflite")
         litert.write_bytes(b"\0" * 100)
-        record = {"file": "model.tflite", "bytes": 100}
+        record = {"file": "model.tflite", "bytes": 100, "model_bytes": len("digit:2")}
         model.with_name("model.card.json").write_text(json.dumps({"litert": record}))
         for path in (litert, model.with_name("model.card.json")):
             os.utime(path, (time.time() - 60, time.time() - 60))
@@ -275,12 +280,17 @@ def test_a_whole_version_with_old_files_loads_at_first_sight(
 
 @pytest.mark.parametrize(
     ("record", "size"),
-    [({"file": "model.tflite", "bytes": 100}, 99), ({"file": "other.tflite", "bytes": 100}, 100)],
+    [
+        ({"file": "model.tflite", "bytes": 100, "model_bytes": 7}, 99),  # LiteRT file growing
+        ({"file": "other.tflite", "bytes": 100, "model_bytes": 7}, 100),
+        ({"file": "model.tflite", "bytes": 100, "model_bytes": 8}, 100),  # the old model yet
+        ({"file": "model.tflite", "bytes": 100}, 100),  # no model size recorded
+    ],
 )
-def test_a_version_whose_card_does_not_match_its_litert_file_waits_for_a_second_look(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, record: dict[str, object], size: int
+def test_a_version_whose_card_awaits_other_files_waits_by_the_services_clock(
+    tmp_path: Path, record: dict[str, object], size: int
 ) -> None:
-    monkeypatch.setattr("app.inference.layout.RECHECK_S", 10.0)
+    """Even with its files old on disk and no second look asked for (RECHECK_S 0 here)."""
     write_version(tmp_path, 1, "digit:1")
 
     async def scenario() -> None:
@@ -292,8 +302,10 @@ def test_a_version_whose_card_does_not_match_its_litert_file_waits_for_a_second_
         model.with_name("model.card.json").write_text(json.dumps({"litert": record}))
         for path in (litert, model.with_name("model.card.json")):
             os.utime(path, (time.time() - 60, time.time() - 60))
-        assert await repo.reconcile() is not None
+        settles_in = await repo.reconcile()
         assert repo.versions == [1]
+        assert settles_in is not None
+        assert settles_in > 0.5  # SETTLE_S (1 s) by the service's clock
         await repo.stop()
 
     run(scenario)
@@ -408,3 +420,44 @@ def test_unreadable_repository_keeps_what_is_served(tmp_path: Path) -> None:
         await repo.stop()
 
     run(scenario)
+
+
+def test_interrupted_load_is_tried_again_later_with_the_same_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("app.inference.repository.RETRY_FIRST_S", 0.2)
+    write_version(tmp_path, 1, "digit:1")
+
+    async def scenario() -> None:
+        repo = repository(tmp_path)
+        await repo.start()
+        model = write_version(tmp_path, 2, "interrupted:2")  # interrupted twice, then digit 2
+        attempts.clear()
+        await repo.reconcile()
+        state, reason = states(repo)[2]
+        assert (state, repo.versions) == (State.UNAVAILABLE, [1])
+        assert reason.endswith("killed by signal 9; tried again in 0.2 s")
+        await repo.reconcile()  # too early: not tried
+        assert attempts == [model]
+        await asyncio.sleep(0.25)
+        await repo.reconcile()  # tried, interrupted again: the wait doubles
+        assert attempts == [model, model]
+        assert states(repo)[2][1].endswith("tried again in 0.4 s")
+        await asyncio.sleep(0.25)
+        await repo.reconcile()
+        assert len(attempts) == 2
+        await asyncio.sleep(0.2)
+        await repo.reconcile()
+        assert repo.versions == [2]
+        assert await digit_of(repo) == 2
+        await repo.stop()
+
+    run(scenario)
+
+
+def test_a_card_nested_too_deep_for_json_is_no_card(tmp_path: Path) -> None:
+    model = write_version(tmp_path, 1, "digit:1")
+    model.with_name("model.card.json").write_text("[" * 100_000 + "]" * 100_000)
+    found = Source(tmp_path).scan()  # no RecursionError
+    assert found[1].fingerprint is not None
+    assert found[1].fingerprint.card_says == "unrecorded"

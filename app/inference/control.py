@@ -59,7 +59,7 @@ class ControlFile:
             return Control.from_json(self.path.read_text())
         except FileNotFoundError:
             return Control()
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
             logger.warning("ignoring unreadable control file %s: %s", self.path, exc)
             return Control()
 

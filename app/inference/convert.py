@@ -35,6 +35,7 @@ from app.inference.classifier import Classifier, litert_flatbuffer, load_keras
 from app.inference.layout import MODEL_FILE
 from app.inference.model_file import (
     LITERT_CARD_KEY,
+    LoadInterrupted,
     ModelInfo,
     ModelLoadError,
     card_path,
@@ -42,6 +43,7 @@ from app.inference.model_file import (
     litert_path,
     litert_record,
     read_info,
+    sha256_of,
 )
 
 logger = logging.getLogger(__name__)
@@ -72,8 +74,15 @@ def load_litert(
 
     def convert() -> bytes:
         if not hot and "tensorflow" in sys.modules:  # already paid for: no child needed
-            return litert_flatbuffer(load_keras(path, setting))
-        return convert_in_child(path, setting, nice=hot)
+            made = litert_flatbuffer(load_keras(path, setting))
+        else:
+            try:
+                made = convert_in_child(path, setting, nice=hot)
+            except OSError as exc:  # its temporary folder: a full or read-only /tmp
+                raise LoadInterrupted(f"converting model file {path}: {exc}") from None
+        if sha256_of(path) != info.sha256:  # what was converted may be neither: keep nothing
+            raise ModelLoadError(f"model file {path} changed while it was converted")
+        return made
 
     if cache is None:
         flatbuffer = convert()
@@ -113,7 +122,10 @@ def attach_litert(model: Path, setting: str = "the model path") -> dict[str, Any
     """Convert `model` in this process (imports TensorFlow), write its LiteRT file beside it and
     record the file in the card (made if missing); return the record. Both files are replaced
     atomically, the LiteRT file first, so a reader never pairs a record with a partial file."""
+    model_sha256, model_bytes = sha256_of(model), model.stat().st_size
     flatbuffer = litert_flatbuffer(load_keras(model, setting))
+    if sha256_of(model) != model_sha256:
+        raise ModelLoadError(f"model file {model} changed while it was converted")
     import tensorflow as tf
 
     target = litert_path(model)
@@ -122,7 +134,8 @@ def attach_litert(model: Path, setting: str = "the model path") -> dict[str, Any
         "file": target.name,
         "bytes": len(flatbuffer),
         "sha256": hashlib.sha256(flatbuffer).hexdigest(),
-        "model_sha256": read_info(model).sha256,
+        "model_sha256": model_sha256,
+        "model_bytes": model_bytes,
         "converter": f"tensorflow {tf.__version__}",
     }
     card_file = card_path(model)
@@ -145,17 +158,26 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 
 def cached(path: Path, make: Callable[[], bytes]) -> bytes:
-    """The bytes in `path`, or made by `make` (one worker at a time) and kept there."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.parent / "convert.lock", "a") as lock:
+    """The bytes in `path`, or made by `make` (one worker at a time) and kept there. A cache
+    that cannot be used (read-only, full) only costs the sharing: `make` runs without it."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = open(path.parent / "convert.lock", "a")  # noqa: SIM115 (closed by the with below)
+    except OSError as exc:
+        logger.warning("conversion cache %s unusable (%s): converting without it", path.parent, exc)
+        return make()
+    with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if path.exists():
+        with contextlib.suppress(FileNotFoundError):
             return path.read_bytes()
         made = make()
-        for old in path.parent.glob("converted-*.tflite"):
-            if time.time() - old.stat().st_mtime > CACHE_S:
-                old.unlink(missing_ok=True)
-        _write_atomically(path, made)
+        try:
+            for old in path.parent.glob("converted-*.tflite"):
+                if time.time() - old.stat().st_mtime > CACHE_S:
+                    old.unlink(missing_ok=True)
+            _write_atomically(path, made)
+        except OSError as exc:
+            logger.warning("conversion not kept in %s (%s)", path.parent, exc)
         return made
 
 
@@ -171,9 +193,16 @@ def convert_in_child(path: Path, setting: str, nice: bool = True) -> bytes:
                 command, cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT_S, check=False
             )
         except subprocess.TimeoutExpired:
-            raise ModelLoadError(
+            raise LoadInterrupted(
                 f"converting model file {path} took over {TIMEOUT_S:g} s"
             ) from None
+        except OSError as exc:  # no memory or processes left to start it
+            raise LoadInterrupted(f"converting model file {path}: not started ({exc})") from None
+        if done.returncode < 0:  # a signal: the kernel's out-of-memory killer, an operator
+            raise LoadInterrupted(
+                f"converting model file {path}: the converter was killed by signal "
+                f"{-done.returncode} (out of memory?)"
+            )
         if done.returncode != 0:
             errors = [line for line in done.stdout.splitlines() if line.startswith(ERROR)]
             last = (done.stderr.strip().splitlines() or ["no output"])[-1][:300]

@@ -12,13 +12,13 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-from app.inference.model_file import card_path, litert_path, litert_record
+from app.inference.model_file import MAX_CARD_BYTES, card_path, litert_path, litert_record
 
 MAX_VERSION_DIGITS = 9
 SETTLE_S = 1.0  # a version's files unchanged this long are complete
 RECHECK_S = 0.25  # ... or, already that old on disk, unchanged over two scans this far apart
-MAX_CARD_BYTES = 1 << 20  # a card read at every scan (a training card is ~20 KB)
 
 MODEL_NAME = "mnist"
 MODEL_FILE = "model.keras"
@@ -28,14 +28,20 @@ class RepositoryUnreadable(OSError):
     """The repository's model folder cannot be listed (missing, unmounted, no permission)."""
 
 
+# What a version's card says of its files: "whole", it records the LiteRT file and the model of
+# the sizes present (as `python -m training` and `app.inference.convert` write a version);
+# "awaited", it records files that the folder does not hold yet (or holds others: a copy under
+# way, or stale); "unrecorded", no card or no record.
+CardSays = Literal["whole", "awaited", "unrecorded"]
+
+
 @dataclass(frozen=True)
 class Fingerprint:
     """Size and modification time of a version's model, card and LiteRT file: any rewrite
-    changes it. `whole`: the card records a LiteRT file of the size present, so no file of the
-    version is still to come (as `python -m training` and `app.inference.convert` write them)."""
+    changes it; and what the card says of them."""
 
     files: tuple[tuple[str, int, int], ...]
-    whole: bool = False
+    card_says: CardSays = "unrecorded"
 
     @property
     def age_s(self) -> float:
@@ -52,12 +58,11 @@ class Found:
 
 
 class Settling:
-    """Which versions' files are complete: seen unchanged by this process for SETTLE_S, or, if
+    """Which versions' files are complete: seen unchanged by this process for SETTLE_S; or, if
     their modification times are that old already (a folder renamed into place, a copy that
-    keeps times), at once when the version is whole (its card records its LiteRT file), else
-    once seen unchanged by two scans RECHECK_S apart, so that a file still to come in a copy
-    (the card, say) is waited for. This process's clock also covers a clock skewed on a shared
-    volume."""
+    keeps times), at once when the card says the version is whole, and after a second look
+    RECHECK_S later when there is no card record to go by. A version whose card awaits files
+    waits the full SETTLE_S by this process's clock, as does one dated in the future."""
 
     def __init__(self) -> None:
         # Per version: its fingerprint, when a scan first saw it (monotonic), and whether it
@@ -89,8 +94,11 @@ class Settling:
     @staticmethod
     def _wait(fingerprint: Fingerprint, seen_s: float) -> float:
         """Seconds until a version seen unchanged for `seen_s` counts as complete."""
-        second_look = 0.0 if fingerprint.whole else RECHECK_S - seen_s
-        return min(SETTLE_S - seen_s, max(SETTLE_S - fingerprint.age_s, second_look))
+        by_clock = SETTLE_S - seen_s
+        if fingerprint.card_says == "awaited":
+            return by_clock
+        second_look = 0.0 if fingerprint.card_says == "whole" else RECHECK_S - seen_s
+        return min(by_clock, max(SETTLE_S - fingerprint.age_s, second_look))
 
 
 def fingerprint(model: Path) -> Fingerprint | None:
@@ -103,24 +111,23 @@ def fingerprint(model: Path) -> Fingerprint | None:
                 return None
             continue
         files.append((path.name, stat.st_size, stat.st_mtime_ns))
-    return Fingerprint(tuple(files), whole=_records_litert(model, files))
+    return Fingerprint(tuple(files), card_says=_card_says(model, files))
 
 
-def _records_litert(model: Path, files: list[tuple[str, int, int]]) -> bool:
-    """Whether the card beside `model` records the LiteRT file of the size present."""
+def _card_says(model: Path, files: list[tuple[str, int, int]]) -> CardSays:
     sizes = {name: size for name, size, _ in files}
-    litert, card = litert_path(model).name, card_path(model).name
-    if litert not in sizes or not 0 < sizes.get(card, 0) <= MAX_CARD_BYTES:
-        return False
+    if not 0 < sizes.get(card_path(model).name, 0) <= MAX_CARD_BYTES:
+        return "unrecorded"
     try:
         loaded = json.loads(card_path(model).read_text())
-    except (OSError, ValueError):
-        return False
+    except (OSError, ValueError, RecursionError):  # deep nesting: RecursionError
+        return "unrecorded"
     record = litert_record(loaded) if isinstance(loaded, dict) else None
-    return record is not None and (record.get("file"), record.get("bytes")) == (
-        litert,
-        sizes[litert],
-    )
+    if record is None:
+        return "unrecorded"
+    litert = litert_path(model).name
+    recorded = (record.get("file"), record.get("bytes"), record.get("model_bytes"))
+    return "whole" if recorded == (litert, sizes.get(litert), sizes[model.name]) else "awaited"
 
 
 @dataclass(frozen=True)
@@ -170,5 +177,5 @@ def card_version(model: Path) -> int:
     try:
         version = json.loads(card_path(model).read_text()).get("version")
         return version_number(version) or 1
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, RecursionError):
         return 1

@@ -8,10 +8,16 @@ from pathlib import Path
 from typing import Any
 
 LITERT_CARD_KEY = "litert"
+MAX_CARD_BYTES = 1 << 20  # a card is read at every scan (a training card is ~20 KB)
 
 
 class ModelLoadError(RuntimeError):
     """The model file is missing, unreadable or not a 784 -> 10 classifier."""
+
+
+class LoadInterrupted(ModelLoadError):
+    """A load failed for a reason outside the model's files (its conversion killed, out of time,
+    or not started): worth trying again later even if the files stay as they are."""
 
 
 @dataclass(frozen=True)
@@ -67,12 +73,14 @@ def check_model_file(path: Path, setting: str) -> None:
 
 
 def read_info(path: Path) -> ModelInfo:
-    """Name, version and card of a model file; falls back to the file name with no card."""
+    """Name, version and card of a model file; falls back to the file name with no card (or
+    one over MAX_CARD_BYTES, or not a JSON object)."""
     card: dict[str, Any] = {}
     try:
-        loaded = json.loads(card_path(path).read_text())
-        card = loaded if isinstance(loaded, dict) else {}
-    except (OSError, ValueError):
+        if card_path(path).stat().st_size <= MAX_CARD_BYTES:
+            loaded = json.loads(card_path(path).read_text())
+            card = loaded if isinstance(loaded, dict) else {}
+    except (OSError, ValueError, RecursionError):  # RecursionError: deeply nested JSON
         pass
     return ModelInfo(
         name=str(card.get("name", path.stem)),

@@ -26,7 +26,7 @@ from app.inference.layout import (
     Settling,
     Source,
 )
-from app.inference.model_file import ModelInfo, ModelLoadError
+from app.inference.model_file import LoadInterrupted, ModelInfo, ModelLoadError
 from app.inference.plan import IndexEntry, Plan
 from app.inference.policy import VersionPolicy
 from app.inference.served import LoadFailed, Served, VersionNotFound, check_outputs
@@ -34,6 +34,7 @@ from app.inference.served import LoadFailed, Served, VersionNotFound, check_outp
 logger = logging.getLogger(__name__)
 
 LOADING_SWITCH_INTERVAL_S = 0.0005  # Python's default: 0.005
+RETRY_FIRST_S, RETRY_MAX_S = 15.0, 600.0  # an interrupted load: tried again, doubling the wait
 # Blocking: load and warm the model of a version; `hot` once serving (app.inference.convert).
 Loader = Callable[[Found, bool], Classifier]
 T = TypeVar("T")
@@ -71,6 +72,7 @@ class Repository:
         self._settling = Settling()
         self._stable: set[int] = set()
         self._failed: dict[int, tuple[Fingerprint | None, str]] = {}
+        self._retry: dict[int, tuple[int, float]] = {}  # interrupted loads: attempts, when next
         self._loading: set[int] = set()
         self._control = Control()
         self._started = False
@@ -161,13 +163,19 @@ class Repository:
         return in how many seconds the files of a version not yet complete will count as such.
 
         `trust_files`: take every file as complete (at start, and on an explicit load request);
-        otherwise a version's files must be unchanged for SETTLE_S, by their modification time or
-        by this process's clock (scans that saw the same sizes and times).
+        otherwise app.inference.layout.Settling decides when a version's files are.
         """
         async with self._lock:
             found = await self._on_files(self.source.scan)
             control = await self._on_files(self.control.read)
             self._forget_failures(control)
+            now = time.monotonic()
+            self._retry = {
+                version: retry for version, retry in self._retry.items() if version in found
+            }
+            for version, (_, at) in self._retry.items():
+                if now >= at:  # an interrupted load's wait is over
+                    self._failed.pop(version, None)
             self._found, self._control = found, control
             self._stable, settles_in = self._settling.complete(found, trust_files)
             while todo := self._plan().to_load():
@@ -207,6 +215,13 @@ class Repository:
             classifier = await loop.run_in_executor(self._executor, self._load_blocking, found)
         except Exception as exc:
             reason = str(exc) if isinstance(exc, ModelLoadError) else f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, LoadInterrupted):  # not the files' fault: try them again later
+                attempts = self._retry.get(version, (0, 0.0))[0] + 1
+                wait = min(RETRY_FIRST_S * 2 ** (attempts - 1), RETRY_MAX_S)
+                self._retry[version] = (attempts, time.monotonic() + wait)
+                reason = f"{reason}; tried again in {wait:g} s"
+            else:
+                self._retry.pop(version, None)
             self._failed[version] = (found.fingerprint, reason)
             if self._started:  # at start, start() reports it
                 logger.warning("model version %d not loaded: %s", version, reason)
@@ -226,6 +241,7 @@ class Repository:
         if replaced is not None:
             self._drain_later(replaced)
         self._failed.pop(version, None)
+        self._retry.pop(version, None)
         seconds = time.perf_counter() - started
         if self._observer is not None:
             self._observer.version_loaded(classifier.info, seconds)
