@@ -119,6 +119,17 @@ def switched(load: Load, version: str, changed: float, settle_answers: int = 40)
     raise AssertionError(f"answers did not switch to version {version} in {SWITCH_TIMEOUT_S} s")
 
 
+def repository_request(url: str, action: str, version: str) -> None:
+    """POST a load or unload of `version` to the repository API; it must answer 200."""
+    response = httpx.post(
+        f"{url}/v2/repository/models/mnist/{action}",
+        json={"parameters": {"version": version}},
+        trust_env=False,
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+
+
 def index(url: str, times: int = 6) -> list[list[dict[str, str]]]:
     """The repository index as answered by (likely) every worker: fresh connections."""
     return [httpx.post(f"{url}/v2/repository/index", trust_env=False).json() for _ in range(times)]
@@ -180,24 +191,12 @@ def test_versions_swap_under_load_without_a_failed_request(
         assert timings["broken v3 marked"] < POLL_S + LOAD_BUDGET_S, timings
 
         changed = time.monotonic()  # roll back through the API: unload v2, v1 serves again
-        response = httpx.post(
-            f"{server.url}/v2/repository/models/mnist/unload",
-            json={"parameters": {"version": "2"}},
-            trust_env=False,
-            timeout=60,
-        )
-        assert response.status_code == 200, response.text
+        repository_request(server.url, "unload", "2")
         timings["unload v2 (rollback)"] = switched(load, "1", changed)
         assert timings["unload v2 (rollback)"] < POLL_S + LOAD_BUDGET_S, timings
 
         changed = time.monotonic()  # and forward again
-        response = httpx.post(
-            f"{server.url}/v2/repository/models/mnist/load",
-            json={"parameters": {"version": "2"}},
-            trust_env=False,
-            timeout=60,
-        )
-        assert response.status_code == 200, response.text
+        repository_request(server.url, "load", "2")
         timings["load v2"] = switched(load, "2", changed)
         assert timings["load v2"] < POLL_S + LOAD_BUDGET_S, timings
 

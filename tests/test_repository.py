@@ -86,11 +86,20 @@ def fake_load(found: Found, hot: bool) -> FakeClassifier:
 def write_version(root: Path, version: int, text: str, age_s: float = 60) -> Path:
     folder = root / "mnist" / str(version)
     folder.mkdir(parents=True, exist_ok=True)
-    model = folder / "model.keras"
-    model.write_text(text)
+    return write_beside(folder / "model.keras", "model.keras", text.encode(), age_s)
+
+
+def write_beside(model: Path, name: str, data: bytes, age_s: float = 60) -> Path:
+    """A file beside a version's model (its card, its LiteRT file), `age_s` old on disk."""
+    path = model.with_name(name)
+    path.write_bytes(data)
     stamp = time.time() - age_s
-    os.utime(model, (stamp, stamp))
-    return model
+    os.utime(path, (stamp, stamp))
+    return path
+
+
+def litert_card(record: dict[str, object]) -> bytes:
+    return json.dumps({"litert": record}).encode()
 
 
 def repository(root: Path, policy: str = "latest", **options: object) -> Repository:
@@ -239,10 +248,7 @@ def test_old_files_wait_for_a_second_look_so_a_file_still_to_come_is_not_missed(
         assert settles_in is not None
         assert 0 < settles_in <= 0.2
         await asyncio.sleep(0.1)
-        card = model.with_name("model.card.json")  # ... and here it comes, old times kept too
-        card.write_text("{}")
-        stamp = time.time() - 60
-        os.utime(card, (stamp, stamp))
+        write_beside(model, "model.card.json", b"{}")  # ... and here it comes, old times kept
         await repo.reconcile()
         assert repo.versions == [1]  # a new file: look again
         await asyncio.sleep(0.2)
@@ -265,12 +271,9 @@ def test_a_whole_version_with_old_files_loads_at_first_sight(
         repo = repository(tmp_path)
         await repo.start()
         model = write_version(tmp_path, 2, "digit:2")
-        litert = model.with_suffix(".tflite")
-        litert.write_bytes(b"\0" * 100)
+        write_beside(model, "model.tflite", b"\0" * 100)
         record = {"file": "model.tflite", "bytes": 100, "model_bytes": len("digit:2")}
-        model.with_name("model.card.json").write_text(json.dumps({"litert": record}))
-        for path in (litert, model.with_name("model.card.json")):
-            os.utime(path, (time.time() - 60, time.time() - 60))
+        write_beside(model, "model.card.json", litert_card(record))
         assert await repo.reconcile() is None
         assert repo.versions == [2]
         await repo.stop()
@@ -297,11 +300,8 @@ def test_a_version_whose_card_awaits_other_files_waits_by_the_services_clock(
         repo = repository(tmp_path)
         await repo.start()
         model = write_version(tmp_path, 2, "digit:2")
-        litert = model.with_suffix(".tflite")
-        litert.write_bytes(b"\0" * size)
-        model.with_name("model.card.json").write_text(json.dumps({"litert": record}))
-        for path in (litert, model.with_name("model.card.json")):
-            os.utime(path, (time.time() - 60, time.time() - 60))
+        write_beside(model, "model.tflite", b"\0" * size)
+        write_beside(model, "model.card.json", litert_card(record))
         settles_in = await repo.reconcile()
         assert repo.versions == [1]
         assert settles_in is not None

@@ -73,22 +73,21 @@ class Settling:
         """The complete versions of a scan (all with files, if `trust`), and in how many seconds
         the next of the others can be (None: no other)."""
         now = time.monotonic()
-        seen = {}
+        seen: dict[int, tuple[Fingerprint | None, float, bool]] = {}
+        stable, pending = set(), []
         for version, item in found.items():
-            before = self._seen.get(version)
-            if before is None or before[0] != item.fingerprint:
-                before = (item.fingerprint, now, False)
-            fingerprint, first, complete = before
+            fingerprint, first, complete = self._seen.get(version) or (None, now, False)
+            if fingerprint != item.fingerprint:  # new, or changed: start over
+                fingerprint, first, complete = item.fingerprint, now, False
             if fingerprint is not None and not complete:
-                complete = trust or self._wait(fingerprint, now - first) <= 0
+                wait = 0.0 if trust else self._wait(fingerprint, now - first)
+                complete = wait <= 0
+                if not complete:
+                    pending.append(wait)
+            if complete:
+                stable.add(version)
             seen[version] = (fingerprint, first, complete)
         self._seen = seen
-        stable = {version for version, (_, _, complete) in seen.items() if complete}
-        pending = [
-            self._wait(fingerprint, now - first)
-            for fingerprint, first, complete in seen.values()
-            if fingerprint is not None and not complete
-        ]
         return stable, max(min(pending), 0.05) if pending else None
 
     @staticmethod
