@@ -13,13 +13,14 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from app.inference.layout import MODEL_FILE, Source
-from app.inference.model_file import ModelLoadError, check_model_file
+from app.inference.model_file import ModelLoadError, litert_path
 from app.settings import Settings, env_name
 
 if TYPE_CHECKING:
     import uvicorn
 
 APP = "app.main:create_app"
+LITERT_FILE = litert_path(Path(MODEL_FILE)).name
 # httptools, with each request's head bounded (app.http.server_protocol); uvicorn bounds h11 itself.
 BOUNDED_HTTPTOOLS = "app.http.server_protocol:BoundedHttpToolsProtocol"
 H11_MAX_HEAD_BYTES = 128 * 1024  # = app.http.server_protocol.MAX_HEAD_BYTES, which needs httptools
@@ -42,9 +43,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--repository",
         type=Path,
         help="the model repository (default: models/, $MNIST_API_MODEL_REPOSITORY)",
-    )
-    parser.add_argument(
-        "--model", type=Path, help="serve one .keras file instead ($MNIST_API_MODEL_PATH)"
     )
     return parser.parse_args(argv)
 
@@ -83,9 +81,6 @@ def state_dir(settings: Settings) -> Iterator[None]:
 
 def check_models(settings: Settings) -> None:
     """Refuse at once, naming the setting, when there is no model file or version to serve."""
-    if settings.model_path is not None:
-        check_model_file(settings.model_path, f"--model or {env_name('model_path')}")
-        return
     source = Source(settings.model_repository)
     try:
         found = source.scan()
@@ -93,7 +88,8 @@ def check_models(settings: Settings) -> None:
         raise ModelLoadError(f"{exc}; set --repository or {env_name('model_repository')}") from None
     if not found:
         raise ModelLoadError(
-            f"no model versions in {source.folder} (folders 1, 2, ... each with {MODEL_FILE}); "
+            f"no model versions in {source.folder} (folders 1, 2, ... each with {MODEL_FILE} "
+            f"and {LITERT_FILE}); "
             f"set --repository or {env_name('model_repository')}"
         )
 
@@ -118,7 +114,6 @@ def main(argv: list[str] | None = None) -> int:
         ("port", args.port),
         ("workers", args.workers),
         ("model_repository", args.repository),
-        ("model_path", args.model),
     ):
         if value is not None:
             os.environ[env_name(field)] = str(value)

@@ -1,19 +1,11 @@
 """Logging as one JSON object per line, for the service and uvicorn alike."""
 
-import contextlib
 import json
 import logging
-import os
-import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from typing import Any
 
 from pydantic_core import PydanticSerializationError, to_json
-
-# absl's prefixes (I0000 ..., W0000 ..., "WARNING: ...", E..., F...) -> logging levels
-NATIVE_LEVELS = {"I": logging.INFO, "W": logging.WARNING, "E": logging.ERROR, "F": logging.CRITICAL}
 
 
 class JsonFormatter(logging.Formatter):
@@ -64,32 +56,3 @@ def configure_logging(level: str) -> None:
         logging.getLogger(name).propagate = True
     # app.access writes the one line per request; uvicorn's own access line would double it.
     logging.getLogger("uvicorn.access").disabled = True
-
-
-@contextlib.contextmanager
-def native_stderr_logged(name: str) -> Iterator[None]:
-    """Log what native code writes to file descriptor 2 meanwhile (e.g. TensorFlow's absl lines
-    on import) as JSON records of logger `name`, so that every line the service prints is JSON.
-    Python's own JSON log lines written meanwhile pass through unchanged, in order."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            _replay(captured.read().decode(errors="replace"), logging.getLogger(name))
-
-
-def _replay(text: str, logger: logging.Logger) -> None:
-    for line in text.splitlines():
-        if line.startswith("{"):  # a record of ours, already JSON
-            sys.stderr.write(line + "\n")
-        elif line.strip():
-            level = NATIVE_LEVELS.get(line[:1], logging.INFO)
-            logger.log(level, line.strip())
-    sys.stderr.flush()

@@ -1,6 +1,5 @@
 """Assemble the FastAPI app: settings, lifespan (open the model repository), routers, handlers."""
 
-import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,15 +16,14 @@ from app.http.routes.direct import check_direct_routes
 from app.http.security import ApiKeyAuth, add_cors, document_api_key
 from app.imaging.decoder import Decoder
 from app.inference.batching import BatchingEngine
-from app.inference.classifier import Classifier, configure_threads
+from app.inference.classifier import Classifier
 from app.inference.control import ControlFile
-from app.inference.convert import load_litert
-from app.inference.layout import Found, Source, card_version
+from app.inference.layout import Found, Source
 from app.inference.policy import VersionPolicy
 from app.inference.repository import Repository
 from app.logs import configure_logging
 from app.metrics import Metrics
-from app.settings import Settings, env_name
+from app.settings import Settings
 
 logger = logging.getLogger(__name__)
 NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
@@ -52,22 +50,13 @@ def build_engine(
 
 
 def build_repository(settings: Settings, metrics: Metrics | None = None) -> Repository:
-    """The versions to serve: the repository's, or one model file as a one-version repository."""
-    if settings.model_path is not None:
-        path = settings.model_path
-        source = Source(settings.model_repository, path, card_version(path))
-        setting = env_name("model_path")
-    else:
-        source, setting = Source(settings.model_repository), env_name("model_repository")
+    """The versions of the model repository, each loaded from its LiteRT file."""
 
-    def load(found: Found, hot: bool) -> Classifier:
-        runtime, threads = settings.inference_runtime, settings.threads_per_worker
-        if runtime == "litert":  # no TensorFlow in this process (app.inference.convert)
-            return load_litert(found.path, setting, threads, settings.state_dir, hot)
-        return Classifier.load(found.path, setting, runtime, threads)
+    def load(found: Found) -> Classifier:
+        return Classifier.load(found.path, settings.threads_per_worker)
 
     return Repository(
-        source,
+        Source(settings.model_repository),
         VersionPolicy.parse(settings.version_policy),
         ControlFile(settings.state_dir),
         load,
@@ -85,17 +74,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if settings.inference_runtime == "tensorflow":
-            configure_threads(settings.threads_per_worker)
         models = build_repository(settings, app.state.metrics)
         await models.start()
         decoder = Decoder(settings.decode_threads, settings.max_image_pixels)
         app.state.serving = Serving(settings, models, decoder)
-        # What start-up leaves behind (hundreds of thousands of objects if TensorFlow and Keras
-        # were imported) would stall every request in flight during a full collection (README,
-        # Performance): freeze it out of reach.
-        gc.collect()
-        gc.freeze()
         app.state.ready = True
         logger.info(
             "serving versions %s of %s (policy %s, default %s)",

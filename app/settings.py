@@ -25,10 +25,8 @@ class Settings(BaseSettings):
 
     model_repository: Path = Field(
         DEFAULT_REPOSITORY,
-        description="the model repository: versions in <repository>/mnist/<N>/model.keras",
-    )
-    model_path: Path | None = Field(
-        None, description="one .keras file served as the only version, instead of a repository"
+        description="the model repository: versions in <repository>/mnist/<N>/ (model.tflite, "
+        "with model.keras and its card)",
     )
     version_policy: str = Field(
         "latest",
@@ -59,11 +57,6 @@ class Settings(BaseSettings):
     queue_max_rows: int = Field(
         2048, ge=1, description="rows waiting for inference before 503 + Retry-After"
     )
-    inference_runtime: Literal["litert", "tensorflow"] = Field(
-        "litert",
-        description="what runs the model: `litert` (TensorFlow's LiteRT converter and interpreter, "
-        "fastest here) or `tensorflow` (a traced TensorFlow graph)",
-    )
     inference_threads: int = Field(
         0,
         ge=0,
@@ -92,7 +85,7 @@ class Settings(BaseSettings):
         "requests skip its per-request check for providers",
     )
 
-    @field_validator("api_key", "model_path", "default_version", "state_dir", mode="before")
+    @field_validator("api_key", "default_version", "state_dir", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
@@ -118,5 +111,5 @@ class Settings(BaseSettings):
 
 
 def env_name(field: str) -> str:
-    """The environment variable that sets a field, e.g. MNIST_API_MODEL_PATH."""
+    """The environment variable that sets a field, e.g. MNIST_API_MODEL_REPOSITORY."""
     return f"{ENV_PREFIX}{field.upper()}"

@@ -3,7 +3,6 @@
 import json
 import logging
 import re
-import subprocess
 import sys
 
 from app.logs import JsonFormatter
@@ -60,28 +59,3 @@ def test_an_exception_is_in_the_line() -> None:
         failed = record("failed", exc_info=sys.exc_info())
     entry = json.loads(JsonFormatter().format(failed))
     assert re.search(r"ValueError: boom$", entry["exception"])
-
-
-NATIVE_SCRIPT = """
-import logging, os
-from app.logs import configure_logging, native_stderr_logged
-configure_logging("info")
-with native_stderr_logged("native"):
-    os.write(2, b"WARNING: All log messages before absl::InitializeLog() go to STDERR\\n")
-    logging.getLogger("app.test").info("a record of ours")
-    os.write(2, b"I0000 00:00:1.0   1 port.cc:153] oneDNN custom operations are on.\\n\\n")
-"""
-
-
-def test_native_stderr_is_logged_as_json_in_order() -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", NATIVE_SCRIPT], capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
-    entries = [json.loads(line) for line in done.stderr.splitlines()]
-    assert [(e["logger"], e["level"]) for e in entries] == [
-        ("native", "warning"),
-        ("app.test", "info"),
-        ("native", "info"),
-    ]
-    assert entries[2]["message"].endswith("oneDNN custom operations are on.")

@@ -83,7 +83,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="model version with --out (a repository numbers versions itself; "
         "default: %(default)s)",
     )
-    commands = parser.add_subparsers(dest="command", metavar="{evaluate}")
+    commands = parser.add_subparsers(dest="command", metavar="{evaluate,export}")
     evaluate = commands.add_parser(
         "evaluate",
         help="print MNIST test results and the accuracy per kind of upload of saved models",
@@ -101,6 +101,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     evaluate.add_argument(
         "--eval-samples", type=int, metavar="N", default=argparse.SUPPRESS, help=EVAL_HELP
     )
+    export = commands.add_parser(
+        "export",
+        help="write the LiteRT file the service serves (model.tflite) beside models trained "
+        "elsewhere, recorded in their cards with how closely it agrees with Keras on MNIST test",
+    )
+    export.add_argument(
+        "models", type=Path, nargs="+", help="version folders (models/mnist/N) or .keras files"
+    )
+    export.add_argument("--data", metavar="PATH", default=argparse.SUPPRESS, help=DATA_HELP)
     args = parser.parse_args(argv)
     if getattr(args, "limit", None) is not None and args.limit <= 0:
         parser.error(f"--limit must be a positive number of images, got {args.limit}")
@@ -119,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "evaluate":
         return _evaluate(args.model, data, args.eval_samples)
+    if args.command == "export":
+        return _export(args.models, data)
     if args.limit:
         data = replace(data, x_train=data.x_train[: args.limit], y_train=data.y_train[: args.limit])
     config = TrainConfig(
@@ -173,6 +184,29 @@ def _evaluate(paths: list[Path], data: Mnist, samples: int | None) -> int:
         columns[str(file)] = evaluate_suite(model, suite)
     print()
     print(table(columns))
+    return 0
+
+
+def _export(paths: list[Path], data: Mnist) -> int:
+    from app.inference.model_file import ModelLoadError, litert_path
+    from training.data import prepare
+    from training.export import export
+    from training.repository import MODEL_FILE
+
+    pixels, _ = prepare(data.x_test, data.y_test)
+    for path in paths:
+        file = path / MODEL_FILE if path.is_dir() else path
+        try:
+            record = export(file, pixels, f"MNIST test ({data.source})")
+        except ModelLoadError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        measured = record["agreement"]
+        print(
+            f"{litert_path(file)}: sha256 {record['sha256']}, recorded in its card; LiteRT vs "
+            f"Keras on {measured['images']} MNIST test images: max abs difference "
+            f"{measured['max_abs_difference']:.2e}, same class {measured['same_class']}"
+        )
     return 0
 
 

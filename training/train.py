@@ -11,13 +11,13 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from app.inference.convert import attach_litert
 from app.inference.model_file import LITERT_CARD_KEY, card_path
 from training.card import model_card
 from training.config import TrainConfig
 from training.data import Mnist, prepare
 from training.dataset import TrainingSet, build, split
 from training.evaluation import build_suite, evaluate_suite
+from training.export import export
 from training.model import build_model, compile_model
 from training.report import write_report
 from training.repository import MODEL_FILE, publish
@@ -135,7 +135,8 @@ def run(
     save_model(model, model_file)
     card = model_card(config, data, evaluation, kinds, history, seconds, model_file, images)
     card_path(model_file).write_text(json.dumps(card, indent=2) + "\n")
-    card[LITERT_CARD_KEY] = attach_litert(model_file)  # what the service loads without TensorFlow
+    pixels, _ = prepare(data.x_test, data.y_test)
+    card[LITERT_CARD_KEY] = export(model_file, pixels, f"MNIST test ({data.source})")
     write_report(out_dir / "report", history, evaluation, data, kinds, images)
     logger.info("saved %s, its LiteRT file, card and report in %s", model_file, out_dir)
     return card

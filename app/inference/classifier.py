@@ -1,77 +1,44 @@
-"""The classifier: load a Keras model once, check its shape, and run batches through a runtime.
+"""The classifier: a version's LiteRT model in one LiteRT interpreter, shape-checked and warmed.
 
-Two runtimes execute the same Keras model, both TensorFlow's own: `litert` (the default) converts
-it with TensorFlow's LiteRT converter at load time and runs it in LiteRT's interpreter (XNNPACK
-kernels); `tensorflow` calls a traced graph of it. `python -m bench.forward` measures both
-against Keras' `predict` (README, Performance).
+The service serves only LiteRT files (`model.tflite`, written by `python -m training` and
+`python -m training export`); it never imports TensorFlow or Keras.
 """
 
 import contextlib
-import io
 import logging
 import os
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import ModuleType
-from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
 from app.imaging.pixels import INPUT_SIZE, NUM_CLASSES
-from app.inference.model_file import ModelInfo, ModelLoadError, check_model_file, read_info
-from app.logs import native_stderr_logged
+from app.inference.model_file import ModelInfo, ModelLoadError, read_info, vouched_flatbuffer
 
 logger = logging.getLogger(__name__)
 
-Runtime = Literal["litert", "tensorflow"]
 Forward = Callable[[NDArray[np.float32]], NDArray[np.float32]]
 
 
-def import_tensorflow() -> ModuleType:
-    """TensorFlow, imported once, its native start-up lines logged as JSON like every other."""
-    if "tensorflow" not in sys.modules:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        with native_stderr_logged("tensorflow"):
-            import tensorflow  # noqa: F401
-    return sys.modules["tensorflow"]
-
-
-def configure_threads(threads: int) -> None:
-    """Bound TensorFlow's thread pools; call before TensorFlow runs any op."""
-    tf = import_tensorflow()
-
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-    except RuntimeError:  # already initialised (a second app in one process, as in tests)
-        logger.debug("TensorFlow threads already configured")
-
-
 class Classifier:
-    """A loaded 784 -> 10 Keras model, run by `runtime` on float32 (N, 784) batches. For the
-    litert runtime `model` may also be the model already converted (app.inference.convert)."""
+    """A 784 -> 10 LiteRT model (its flatbuffer bytes), run on float32 (N, 784) batches by an
+    interpreter of `threads` threads."""
 
-    def __init__(
-        self, model: Any, info: ModelInfo, runtime: Runtime = "litert", threads: int = 1
-    ) -> None:
+    def __init__(self, flatbuffer: bytes, info: ModelInfo, threads: int = 1) -> None:
         self.info = info
-        self.runtime = runtime
-        # Only the forward function is kept: the Keras model is dropped once LiteRT has it.
-        make = litert_forward if runtime == "litert" else tensorflow_forward
-        self._forward = make(model, threads)
+        self._forward = litert_forward(flatbuffer, threads)
 
     @classmethod
-    def load(
-        cls,
-        path: Path,
-        setting: str = "MNIST_API_MODEL_PATH",
-        runtime: Runtime = "litert",
-        threads: int = 1,
-    ) -> "Classifier":
-        """Load and validate a `.keras` model; raise ModelLoadError naming path and setting."""
-        classifier = cls(load_keras(path, setting), read_info(path), runtime, threads)
+    def load(cls, model_path: Path, threads: int = 1) -> "Classifier":
+        """The version of `model_path` from the LiteRT file its card vouches for, warmed;
+        ModelLoadError naming the file and what to run otherwise."""
+        info = read_info(model_path)
+        flatbuffer = vouched_flatbuffer(info)
+        try:
+            classifier = cls(flatbuffer, info, threads)
+        except ModelLoadError as exc:
+            raise ModelLoadError(f"{model_path.with_suffix('.tflite')}: {exc}") from None
         classifier.warm()
         return classifier
 
@@ -80,74 +47,17 @@ class Classifier:
         return self._forward(batch)
 
     def warm(self) -> None:
-        """Trace the graph and touch every weight once, so the first request is not slow."""
+        """Plan the interpreter for the common batch sizes, so the first request is not slow."""
         for size in (1, 8):
             self.predict(np.zeros((size, INPUT_SIZE), dtype=np.float32))
-        logger.info("model %s v%s warmed (%s)", self.info.name, self.info.version, self.runtime)
+        logger.info("model %s v%s warmed", self.info.name, self.info.version)
 
 
-def load_keras(path: Path, setting: str) -> Any:
-    """The Keras model in `path`, checked to map 784 inputs to 10 outputs; ModelLoadError
-    naming the path and the setting otherwise."""
-    check_model_file(path, setting)
-    import_tensorflow()
-    import keras
+def litert_forward(flatbuffer: bytes, threads: int) -> Forward:
+    """The LiteRT model in one interpreter that `threads` threads run; ModelLoadError unless it
+    maps (N, 784) to (N, 10). Not thread-safe: the batching engine calls it from one thread."""
+    from ai_edge_litert.interpreter import Interpreter
 
-    try:
-        model = keras.saving.load_model(path, compile=False)
-    except Exception as exc:  # Keras raises many types for a bad archive
-        raise ModelLoadError(
-            f"model file {path} could not be loaded by Keras ({type(exc).__name__}: "
-            f"{str(exc)[:200]}); set {setting}"
-        ) from None
-    input_shape = tuple(getattr(model, "input_shape", ()) or ())
-    output_shape = tuple(getattr(model, "output_shape", ()) or ())
-    if input_shape[1:] != (INPUT_SIZE,) or output_shape[1:] != (NUM_CLASSES,):
-        raise ModelLoadError(
-            f"model file {path} maps {input_shape} -> {output_shape}; expected "
-            f"(None, {INPUT_SIZE}) -> (None, {NUM_CLASSES}); set {setting}"
-        )
-    return model
-
-
-def litert_flatbuffer(model: Any) -> bytes:
-    """The Keras model converted by TensorFlow's LiteRT converter."""
-    tf = import_tensorflow()
-
-    with contextlib.redirect_stdout(io.StringIO()):  # the converter prints what it exported
-        return tf.lite.TFLiteConverter.from_keras_model(model).convert()  # type: ignore[no-any-return]
-
-
-def tensorflow_forward(model: Any, threads: int) -> Forward:
-    """The model traced once for every batch size and called as a concrete function: no Keras
-    predict() loop, no retracing checks (faster than calling the tf.function). `threads`
-    is set process-wide by `configure_threads`."""
-    import tensorflow as tf
-
-    spec = tf.TensorSpec(shape=(None, INPUT_SIZE), dtype=tf.float32, name="pixels")
-    traced = tf.function(
-        lambda pixels: model(pixels, training=False), input_signature=[spec], autograph=False
-    )
-    concrete = traced.get_concrete_function()
-
-    def forward(batch: NDArray[np.float32]) -> NDArray[np.float32]:
-        return concrete(tf.convert_to_tensor(batch)).numpy()  # type: ignore[no-any-return]
-
-    return forward
-
-
-def litert_forward(model: Any, threads: int) -> Forward:
-    """The model converted by TensorFlow's LiteRT converter (unless it is already: bytes), in one
-    LiteRT interpreter that `threads` threads run. Not thread-safe: the batching engine calls it
-    from one thread."""
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        raise ModelLoadError(
-            "the litert runtime needs the ai-edge-litert package (pip install ai-edge-litert); "
-            "or set MNIST_API_INFERENCE_RUNTIME=tensorflow"
-        ) from None
-    flatbuffer = model if isinstance(model, bytes) else litert_flatbuffer(model)
     try:
         with _quiet_stderr():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
             interpreter = Interpreter(model_content=flatbuffer, num_threads=threads)

@@ -2,19 +2,19 @@
 when a version's files are complete.
 
 Layout (TensorFlow Serving's and Triton's): `<repository>/mnist/<N>/model.keras`, with
-`model.card.json`, `report/` and (optional) `model.tflite` beside it, `N` a positive integer.
+`model.card.json`, `model.tflite` (what is served) and `report/` beside it, `N` a positive
+integer. A version without its LiteRT file is found but not served (`python -m training export`).
 Anything else in `<repository>/mnist/` (a training run's temporary folder, `.hidden`, `3.tmp`)
 is ignored.
 """
 
-import json
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from app.inference.model_file import MAX_CARD_BYTES, card_path, litert_path, litert_record
+from app.inference.model_file import card_path, litert_path, litert_record, read_card
 
 MAX_VERSION_DIGITS = 9
 SETTLE_S = 1.0  # a version's files unchanged this long are complete
@@ -29,7 +29,7 @@ class RepositoryUnreadable(OSError):
 
 
 # What a version's card says of its files: "whole", it records the LiteRT file and the model of
-# the sizes present (as `python -m training` and `app.inference.convert` write a version);
+# the sizes present (as `python -m training` and `python -m training export` write a version);
 # "awaited", it records files that the folder does not hold yet (or holds others: a copy under
 # way, or stale); "unrecorded", no card or no record.
 CardSays = Literal["whole", "awaited", "unrecorded"]
@@ -115,13 +115,7 @@ def fingerprint(model: Path) -> Fingerprint | None:
 
 def _card_says(model: Path, files: list[tuple[str, int, int]]) -> CardSays:
     sizes = {name: size for name, size, _ in files}
-    if not 0 < sizes.get(card_path(model).name, 0) <= MAX_CARD_BYTES:
-        return "unrecorded"
-    try:
-        loaded = json.loads(card_path(model).read_text())
-    except (OSError, ValueError, RecursionError):  # deep nesting: RecursionError
-        return "unrecorded"
-    record = litert_record(loaded) if isinstance(loaded, dict) else None
+    record = litert_record(read_card(model))
     if record is None:
         return "unrecorded"
     litert = litert_path(model).name
@@ -131,23 +125,19 @@ def _card_says(model: Path, files: list[tuple[str, int, int]]) -> CardSays:
 
 @dataclass(frozen=True)
 class Source:
-    """Where versions come from: a repository folder, or one model file served as one version."""
+    """Where versions come from: `<repository>/mnist/<N>/` folders."""
 
     repository: Path
-    single_file: Path | None = None
-    single_version: int = 1
 
     @property
     def folder(self) -> Path:
         return self.repository / MODEL_NAME
 
     def describe(self) -> str:
-        return str(self.single_file) if self.single_file else str(self.folder)
+        return str(self.folder)
 
     def scan(self) -> dict[int, Found]:
         """Every version present, by number."""
-        if self.single_file is not None:
-            return {self.single_version: Found(self.single_file, fingerprint(self.single_file))}
         found = {}
         try:
             entries = list(os.scandir(self.folder))
@@ -169,12 +159,3 @@ def version_number(value: object) -> int | None:
     if 0 < len(text) <= MAX_VERSION_DIGITS and text.isascii() and text.isdigit():
         return int(text) or None
     return None
-
-
-def card_version(model: Path) -> int:
-    """The version a model file's card declares if it is a positive integer, else 1."""
-    try:
-        version = json.loads(card_path(model).read_text()).get("version")
-        return version_number(version) or 1
-    except (OSError, ValueError, AttributeError, RecursionError):
-        return 1

@@ -1,23 +1,19 @@
-"""Read a saved model's identity without TensorFlow: file checks, sha256 and its training card."""
+"""A version's files, read without TensorFlow: its training card (read here only), sha256, and
+the LiteRT file the card vouches for, which is what the service serves."""
 
 import hashlib
 import json
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 LITERT_CARD_KEY = "litert"
 MAX_CARD_BYTES = 1 << 20  # a card is read at every scan (a training card is ~20 KB)
+EXPORT_COMMAND = "python -m training export"
 
 
 class ModelLoadError(RuntimeError):
-    """The model file is missing, unreadable or not a 784 -> 10 classifier."""
-
-
-class LoadInterrupted(ModelLoadError):
-    """A load failed for a reason outside the model's files (its conversion killed, out of time,
-    or not started): worth trying again later even if the files stay as they are."""
+    """The version's files are missing, unreadable or not a 784 -> 10 classifier."""
 
 
 @dataclass(frozen=True)
@@ -44,44 +40,33 @@ def card_path(model_path: Path) -> Path:
 
 
 def litert_path(model_path: Path) -> Path:
-    """The model converted to LiteRT, beside it: `<stem>.tflite` (app.inference.convert)."""
+    """The model exported to LiteRT, beside it: `<stem>.tflite` (`python -m training export`)."""
     return model_path.with_suffix(".tflite")
 
 
+def read_card(model_path: Path) -> dict[str, Any]:
+    """The card beside a model as a JSON object; {} if missing, unreadable, over MAX_CARD_BYTES,
+    not JSON, nested too deep to parse, or not an object."""
+    path = card_path(model_path)
+    try:
+        if not 0 < path.stat().st_size <= MAX_CARD_BYTES:
+            return {}
+        loaded = json.loads(path.read_bytes())
+    except (OSError, ValueError, RecursionError):  # RecursionError: deeply nested JSON
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
 def litert_record(card: dict[str, Any]) -> dict[str, Any] | None:
-    """The card's record of the LiteRT file (file, bytes, sha256, model_sha256, converter)."""
+    """The card's record of the LiteRT file (file, bytes, sha256, model_sha256, model_bytes,
+    converter, agreement)."""
     record = card.get(LITERT_CARD_KEY)
     return record if isinstance(record, dict) else None
 
 
-def check_model_file(path: Path, setting: str) -> None:
-    """Fail fast, naming the path and the setting, unless `path` looks like a Keras 3 model."""
-    if not path.is_file():
-        raise ModelLoadError(f"model file {path} does not exist (set {setting})")
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = set(archive.namelist())
-    except (OSError, zipfile.BadZipFile) as exc:
-        raise ModelLoadError(
-            f"model file {path} is not a readable .keras archive ({exc}); set {setting}"
-        ) from None
-    if not {"config.json", "model.weights.h5"} <= names:
-        raise ModelLoadError(
-            f"model file {path} lacks config.json or model.weights.h5 (not a Keras 3 "
-            f".keras file); set {setting}"
-        )
-
-
 def read_info(path: Path) -> ModelInfo:
-    """Name, version and card of a model file; falls back to the file name with no card (or
-    one over MAX_CARD_BYTES, or not a JSON object)."""
-    card: dict[str, Any] = {}
-    try:
-        if card_path(path).stat().st_size <= MAX_CARD_BYTES:
-            loaded = json.loads(card_path(path).read_text())
-            card = loaded if isinstance(loaded, dict) else {}
-    except (OSError, ValueError, RecursionError):  # RecursionError: deeply nested JSON
-        pass
+    """Name, version and card of a model file; the file name and no card if it has none."""
+    card = read_card(path)
     return ModelInfo(
         name=str(card.get("name", path.stem)),
         version=str(card.get("version", "unversioned")),
@@ -89,6 +74,33 @@ def read_info(path: Path) -> ModelInfo:
         sha256=sha256_of(path),
         card=card,
     )
+
+
+def export_hint(model_path: Path) -> str:
+    return f"run `{EXPORT_COMMAND} {model_path.parent}`"
+
+
+def vouched_flatbuffer(info: ModelInfo) -> bytes:
+    """The LiteRT file beside the model, if its card vouches it was made from this very model
+    file and it is intact; else ModelLoadError saying why and what to run."""
+    record = litert_record(info.card)
+    path = litert_path(info.path)
+    hint = export_hint(info.path)
+    if not path.exists():
+        raise ModelLoadError(
+            f"no {path.name} beside {info.path} (the service serves LiteRT): {hint}"
+        )
+    if record is None or record.get("file") != path.name:
+        raise ModelLoadError(f"the card of {info.path} records no {path.name}: {hint}")
+    if record.get("model_sha256") != info.sha256:
+        raise ModelLoadError(f"{path} was made from another {info.path.name}: {hint}")
+    try:
+        flatbuffer = path.read_bytes()
+    except OSError as exc:
+        raise ModelLoadError(f"{path} unreadable ({exc.strerror or exc})") from None
+    if hashlib.sha256(flatbuffer).hexdigest() != record.get("sha256"):
+        raise ModelLoadError(f"{path} differs from the one its card records: {hint}")
+    return flatbuffer
 
 
 def sha256_of(path: Path) -> str:

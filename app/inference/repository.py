@@ -8,9 +8,7 @@ requests, never during one: a request leases its version at the start and finish
 import asyncio
 import contextlib
 import dataclasses
-import gc
 import logging
-import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -26,17 +24,15 @@ from app.inference.layout import (
     Settling,
     Source,
 )
-from app.inference.model_file import LoadInterrupted, ModelInfo, ModelLoadError
+from app.inference.model_file import ModelInfo, ModelLoadError
 from app.inference.plan import IndexEntry, Plan
 from app.inference.policy import VersionPolicy
 from app.inference.served import LoadFailed, Served, VersionNotFound, check_outputs
 
 logger = logging.getLogger(__name__)
 
-LOADING_SWITCH_INTERVAL_S = 0.0005  # Python's default: 0.005
-RETRY_FIRST_S, RETRY_MAX_S = 15.0, 600.0  # an interrupted load: tried again, doubling the wait
-# Blocking: load and warm the model of a version; `hot` once serving (app.inference.convert).
-Loader = Callable[[Found, bool], Classifier]
+# Blocking: load and warm the model of a version (milliseconds: its LiteRT file).
+Loader = Callable[[Found], Classifier]
 T = TypeVar("T")
 EngineFactory = Callable[[Classifier], BatchingEngine]
 
@@ -72,7 +68,6 @@ class Repository:
         self._settling = Settling()
         self._stable: set[int] = set()
         self._failed: dict[int, tuple[Fingerprint | None, str]] = {}
-        self._retry: dict[int, tuple[int, float]] = {}  # interrupted loads: attempts, when next
         self._loading: set[int] = set()
         self._control = Control()
         self._started = False
@@ -169,13 +164,6 @@ class Repository:
             found = await self._on_files(self.source.scan)
             control = await self._on_files(self.control.read)
             self._forget_failures(control)
-            now = time.monotonic()
-            self._retry = {
-                version: retry for version, retry in self._retry.items() if version in found
-            }
-            for version, (_, at) in self._retry.items():
-                if now >= at:  # an interrupted load's wait is over
-                    self._failed.pop(version, None)
             self._found, self._control = found, control
             self._stable, settles_in = self._settling.complete(found, trust_files)
             while todo := self._plan().to_load():
@@ -215,13 +203,6 @@ class Repository:
             classifier = await loop.run_in_executor(self._executor, self._load_blocking, found)
         except Exception as exc:
             reason = str(exc) if isinstance(exc, ModelLoadError) else f"{type(exc).__name__}: {exc}"
-            if isinstance(exc, LoadInterrupted):  # not the files' fault: try them again later
-                attempts = self._retry.get(version, (0, 0.0))[0] + 1
-                wait = min(RETRY_FIRST_S * 2 ** (attempts - 1), RETRY_MAX_S)
-                self._retry[version] = (attempts, time.monotonic() + wait)
-                reason = f"{reason}; tried again in {wait:g} s"
-            else:
-                self._retry.pop(version, None)
             self._failed[version] = (found.fingerprint, reason)
             if self._started:  # at start, start() reports it
                 logger.warning("model version %d not loaded: %s", version, reason)
@@ -241,7 +222,6 @@ class Repository:
         if replaced is not None:
             self._drain_later(replaced)
         self._failed.pop(version, None)
-        self._retry.pop(version, None)
         seconds = time.perf_counter() - started
         if self._observer is not None:
             self._observer.version_loaded(classifier.info, seconds)
@@ -255,19 +235,9 @@ class Repository:
         self._choose_default()
 
     def _load_blocking(self, found: Found) -> Classifier:
-        """In the loader thread: load, check and warm; then keep the collector off its objects."""
-        # What of a load runs here is mostly Python holding the GIL (all of it with the
-        # tensorflow runtime): hand it back to the event loop ten times as often meanwhile.
-        interval = sys.getswitchinterval()
-        sys.setswitchinterval(LOADING_SWITCH_INTERVAL_S)
-        try:
-            classifier = self._load(found, self._started)
-        finally:
-            sys.setswitchinterval(interval)
+        """In the loader thread: load, warm and check the probe's answers."""
+        classifier = self._load(found)
         check_outputs(classifier)
-        # As at start (app.main): the new model's objects go where a full collection never looks.
-        gc.collect()
-        gc.freeze()
         return classifier
 
     def _retire(self, version: int) -> None:
