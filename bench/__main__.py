@@ -17,7 +17,7 @@ DEFAULT_MODEL = ROOT / "models" / "mnist" / "2" / "model.keras"
 
 EPILOG = """\
 what runs, one server at a time on 127.0.0.1 (free ports):
-  service   python -m app --workers N --model MODEL   (this service, default settings)
+  service   python -m app --workers N --repository R  (this service, default settings)
   baseline  bench/baseline_app.py: FastAPI + Keras model.predict per request
   ceiling   bench/ceiling_app.py: FastAPI reading the upload, constant answer, no model
   Each gets: 20 MNIST test digits checked (200 + right digit; ceiling: 200), a warm-up,
@@ -57,7 +57,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--warmup", type=int, help="un-recorded warm-up seconds at c=16 (default: 2; smoke: 1)")
     add("--servers", nargs="+", choices=SERVERS, default=list(SERVERS), help="which to run")
     add("--data", type=Path, help="MNIST .npz (default: $MNIST_NPZ; never downloaded)")
-    add("--model", type=Path, default=DEFAULT_MODEL, help="the .keras model all servers use")
+    add(
+        "--model",
+        type=Path,
+        default=DEFAULT_MODEL,
+        help="the model all servers use: <repository>/mnist/<N>/model.keras (the service: "
+        "its model.tflite)",
+    )
     add("--service-env", action="append", default=[], metavar="KEY=VALUE",
         help="extra environment for the service, e.g. MNIST_API_LOG_LEVEL=warning")  # fmt: skip
     add("--ready-timeout", type=float, default=180.0, help="seconds to wait for a server to start")

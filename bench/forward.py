@@ -30,17 +30,20 @@ def call_paths(model_path: Path, threads: int) -> dict[str, Run]:
     """Name -> function running the model on a float32 (N, 784) batch."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
+    import tensorflow as tf
 
-    from app.inference.classifier import configure_threads, litert_forward, tensorflow_forward
+    from app.inference.classifier import litert_forward
+    from app.inference.model_file import litert_path
 
-    configure_threads(threads)
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
     model = keras.saving.load_model(model_path, compile=False)
     return {
         "keras model.predict": lambda x: model.predict(x, verbose=0),
         "keras predict_on_batch": model.predict_on_batch,
         "keras model(x)": lambda x: model(x, training=False).numpy(),
-        "tensorflow runtime (traced graph)": tensorflow_forward(model, threads),
-        "litert runtime (LiteRT interpreter)": litert_forward(model, threads),
+        "service (LiteRT interpreter, model.tflite)": litert_forward(
+            litert_path(model_path).read_bytes(), threads
+        ),
     }
 
 

@@ -50,9 +50,19 @@ class Server:
 
 
 def service_spec(workers: int, model: Path, env: dict[str, str]) -> ServerSpec:
-    """This service as a user runs it: `python -m app --workers N --model M`."""
-    command = [sys.executable, "-m", "app", "--workers", str(workers), "--model", str(model)]
-    return ServerSpec("service", workers, command, env)
+    """This service as a user runs it: `python -m app --workers N --repository R`, serving the
+    version of `model` (`R/mnist/<N>/model.keras`) only."""
+    repository, version = model.parents[2], model.parent.name
+    command = [
+        sys.executable,
+        "-m",
+        "app",
+        "--workers",
+        str(workers),
+        "--repository",
+        str(repository),
+    ]
+    return ServerSpec("service", workers, command, {**env, "MNIST_API_VERSION_POLICY": version})
 
 
 def bench_app_spec(name: str, workers: int, env: dict[str, str]) -> ServerSpec:

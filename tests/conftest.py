@@ -1,6 +1,7 @@
 """Shared fixtures: the real MNIST data (when configured), the shipped model, the app's client."""
 
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ from app.main import create_app
 from app.settings import Settings
 from tests import servers, support
 from tests.support import REPOSITORY, SHIPPED_MODEL, SMALL_BATCH_FILES, SMALL_UPLOAD_BYTES, png
+from tests.versions import vouched
 from training.data import DATA_ENV, Mnist, load_mnist
 
 NO_MNIST = f"${DATA_ENV} is not set: the real MNIST .npz is needed (tests never download it)"
@@ -49,7 +51,7 @@ def keras_model():  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def small_batch_client() -> Iterator[TestClient]:
     """The real app with max_batch_files=SMALL_BATCH_FILES, lifespan run."""
-    settings = Settings(model_path=SHIPPED_MODEL, max_batch_files=SMALL_BATCH_FILES)
+    settings = Settings(model_repository=REPOSITORY, max_batch_files=SMALL_BATCH_FILES)
     with TestClient(create_app(settings)) as test_client:
         yield test_client
 
@@ -69,7 +71,7 @@ def digit_png(mnist: Mnist) -> bytes:
 @pytest.fixture
 def small_upload_app() -> FastAPI:
     """The app with a 64 KiB body limit, lifespan not run: enough for requests rejected early."""
-    return create_app(Settings(model_path=SHIPPED_MODEL, max_upload_bytes=SMALL_UPLOAD_BYTES))
+    return create_app(Settings(model_repository=REPOSITORY, max_upload_bytes=SMALL_UPLOAD_BYTES))
 
 
 @pytest.fixture(scope="module")
@@ -98,18 +100,36 @@ def server(
 
 @pytest.fixture(scope="session")
 def refused_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Model files `python -m app` must refuse, by case name."""
-    directory = tmp_path_factory.mktemp("models")
-    not_zip = directory / "not-zip.keras"
-    not_zip.write_bytes(b"this is not a zip archive\n" * 10)
-    good = servers.tiny_model(directory / "tiny.keras", 784, 10)
+    """Repositories whose one version `python -m app` must refuse, by case name: the version's
+    folder (`<repository>/mnist/1`)."""
+    import keras
+
+    from training.export import litert_flatbuffer
+
+    root = tmp_path_factory.mktemp("refused")
+
+    def version(case: str) -> Path:
+        folder = root / case / "mnist" / "1"
+        folder.mkdir(parents=True)
+        shutil.copy(SHIPPED_MODEL, folder / "model.keras")
+        return folder
+
+    bare = version("bare")
+    stale = version("stale")
+    vouched(stale / "model.keras", SHIPPED_MODEL.with_suffix(".tflite").read_bytes())
+    (stale / "model.keras").write_bytes(b"retrained elsewhere " * 100)
+    corrupt = Path(shutil.copytree(SHIPPED_MODEL.parent, root / "corrupt" / "mnist" / "1"))
+    (corrupt / "model.tflite").write_bytes(b"\0" * 1000)
+    not_litert = vouched(version("not-litert") / "model.keras", b"not a flatbuffer " * 64)
+    tiny = servers.tiny_model(root / "inputs100.keras", 100, 10)
+    tiny_litert = litert_flatbuffer(keras.saving.load_model(tiny, compile=False))
+    wrong = vouched(version("wrong-input-size") / "model.keras", tiny_litert)
     return {
-        "missing": directory / "missing.keras",
-        "not-zip": not_zip,
-        "zip-without-keras-files": servers.zip_without_keras_files(directory / "empty.keras"),
-        "wrong-input-size": servers.tiny_model(directory / "inputs100.keras", 100, 10),
-        "five-outputs": servers.tiny_model(directory / "outputs5.keras", 784, 5),
-        "garbage-weights": servers.with_garbage_weights(good, directory / "garbage.keras"),
+        "bare": bare,
+        "stale": stale,
+        "corrupt-litert-file": corrupt,
+        "not-litert": not_litert,
+        "wrong-input-size": wrong,
     }
 
 
@@ -117,10 +137,12 @@ def refused_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def refused_startups(
     refused_models: dict[str, Path],
 ) -> dict[str, subprocess.CompletedProcess[str]]:
-    """`python -m app --model <file>` for each refused model, run side by side; by case name."""
+    """`python -m app --repository <it>` for each refused repository, run side by side."""
     processes = {
         case: subprocess.Popen(
-            servers.app_command("--port", str(support.free_port()), "--model", str(path)),
+            servers.app_command(
+                "--port", str(support.free_port()), "--repository", str(path.parents[1])
+            ),
             cwd=support.ROOT,
             env=servers.clean_env(),
             stdout=subprocess.PIPE,

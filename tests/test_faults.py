@@ -9,6 +9,7 @@ import io
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -93,12 +94,11 @@ BODY_TIMEOUT_S = 2.0
 @pytest.fixture(scope="module")
 def impatient(tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.Running]:
     """A server that gives clients BODY_TIMEOUT_S to send a request body; it serves a copy of
-    the shipped model, at `<its log's folder>/model.keras`."""
+    the shipped version as version 1 of `<its log's folder>/repository`."""
     folder = tmp_path_factory.mktemp("impatient")
-    model = folder / "model.keras"
-    model.write_bytes(SHIPPED_MODEL.read_bytes())
+    shutil.copytree(SHIPPED_MODEL.parent, folder / "repository" / "mnist" / "1")
     env = {"MNIST_API_BODY_TIMEOUT_S": str(BODY_TIMEOUT_S)}
-    with servers.running(folder, "--model", str(model), env=env) as server:
+    with servers.running(folder, "--repository", str(folder / "repository"), env=env) as server:
         yield server
 
 
@@ -319,10 +319,10 @@ def test_killed_worker_is_replaced_and_readiness_holds(tmp_path: Path) -> None:
 def test_model_broken_on_disk_while_serving_keeps_the_loaded_one(
     impatient: servers.Running,
 ) -> None:
-    model = impatient.log.parent / "model.keras"
+    litert = impatient.log.parent / "repository" / "mnist" / "1" / "model.tflite"
     with httpx.Client(base_url=impatient.url, timeout=30) as client:
         sha = client.get("/model").json()["sha256"]
-        model.write_bytes(model.read_bytes()[:1000])  # a deploy that died half-way through
+        litert.write_bytes(litert.read_bytes()[:1000])  # a deploy that died half-way through
         deadline = time.monotonic() + 30
         while (
             "new files failed"
@@ -333,7 +333,7 @@ def test_model_broken_on_disk_while_serving_keeps_the_loaded_one(
             assert response.status_code == 200
             time.sleep(0.2)
         assert entry["state"] == "READY"  # the reload failed: the files loaded before serve on
-        assert "not a readable .keras archive" in entry["reason"]
+        assert "differs from the one its card records" in entry["reason"]
         response = client.post("/predict", files={"file": ("d.png", DIGIT_28)})
         assert response.status_code == 200
         assert client.get("/model").json()["sha256"] == sha
@@ -341,12 +341,15 @@ def test_model_broken_on_disk_while_serving_keeps_the_loaded_one(
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
-def test_truncated_model_refused_at_startup_with_one_line(tmp_path: Path, workers: str) -> None:
-    model = tmp_path / "model.keras"
-    model.write_bytes(SHIPPED_MODEL.read_bytes()[:50_000])
+def test_truncated_litert_file_refused_at_startup_with_one_line(
+    tmp_path: Path, workers: str
+) -> None:
+    folder = Path(shutil.copytree(SHIPPED_MODEL.parent, tmp_path / "mnist" / "1"))
+    tflite = folder / "model.tflite"
+    tflite.write_bytes(tflite.read_bytes()[:50_000])
     command = servers.app_command("--port", str(support.free_port()), "--workers", workers)
     done = subprocess.run(
-        [*command, "--model", str(model)],
+        [*command, "--repository", str(tmp_path)],
         env=servers.clean_env(),
         capture_output=True,
         text=True,
@@ -354,23 +357,23 @@ def test_truncated_model_refused_at_startup_with_one_line(tmp_path: Path, worker
     )
     assert done.returncode != 0
     (line,) = done.stderr.strip().splitlines()
-    assert f"model file {model} is not a readable .keras archive" in line
-    assert "MNIST_API_MODEL_PATH" in line
+    assert f"{tflite} differs from the one its card records" in line
+    assert f"python -m training export {folder}" in line
 
 
 def test_unloadable_model_with_workers_exits_nonzero(refused_models: dict[str, Path]) -> None:
-    """A model that passes the archive check but not Keras fails in each worker; uvicorn.run
-    would return normally then, so `python -m app` must still fail."""
-    model = refused_models["garbage-weights"]
+    """A LiteRT file its card vouches for that LiteRT cannot run fails in each worker;
+    uvicorn.run would return normally then, so `python -m app` must still fail."""
+    folder = refused_models["not-litert"]
     command = servers.app_command("--port", str(support.free_port()), "--workers", "2")
     env = {**servers.clean_env(), "MNIST_API_INFERENCE_THREADS": "1"}
     done = subprocess.run(
-        [*command, "--model", str(model)],
+        [*command, "--repository", str(folder.parents[1])],
         env=env,
         capture_output=True,
         text=True,
         timeout=support.READY_TIMEOUT_S,
     )
     assert done.returncode == 3, done.stderr[-2000:]
-    assert "could not be loaded by Keras" in done.stderr
+    assert "LiteRT cannot run this model" in done.stderr
     assert "Uvicorn running on" not in done.stderr

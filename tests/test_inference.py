@@ -1,5 +1,7 @@
-"""app.inference.classifier: the shipped model, run by each runtime, answers as Keras does."""
+"""app.inference.classifier: the shipped model, from its LiteRT file, answers as Keras does."""
 
+import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -8,18 +10,16 @@ import pytest
 from numpy.typing import NDArray
 
 from app.imaging.pixels import NUM_CLASSES, to_model_input
-from app.inference.classifier import Classifier, Runtime
-from app.inference.model_file import ModelLoadError
+from app.inference.classifier import Classifier
+from app.inference.model_file import ModelLoadError, read_info
 from tests.support import SHIPPED_MODEL
 from training.data import Mnist
 
-RUNTIMES: list[Runtime] = ["litert", "tensorflow"]
 
-
-@pytest.fixture(scope="module", params=RUNTIMES)
-def classifier(request: pytest.FixtureRequest) -> Classifier:
-    """The shipped model loaded once per runtime for this module (a load costs about a second)."""
-    return Classifier.load(SHIPPED_MODEL, runtime=request.param)
+@pytest.fixture(scope="module")
+def classifier() -> Classifier:
+    """The shipped model, loaded once for this module."""
+    return Classifier.load(SHIPPED_MODEL)
 
 
 @pytest.fixture(scope="module")
@@ -28,11 +28,9 @@ def digits(mnist: Mnist) -> NDArray[np.float32]:
     return to_model_input(mnist.x_test[:64])
 
 
-def test_classifier_load_records_runtime(
-    classifier: Classifier, request: pytest.FixtureRequest
-) -> None:
-    assert classifier.runtime == request.node.callspec.params["classifier"]
+def test_classifier_load_records_the_model(classifier: Classifier) -> None:
     assert classifier.info.path == SHIPPED_MODEL
+    assert classifier.info.card["litert"]["file"] == "model.tflite"
 
 
 @pytest.mark.parametrize("size", [1, 7, 64])
@@ -73,9 +71,40 @@ def test_classifier_predict_recognises_digits(
     assert (predicted == mnist.y_test[:64]).mean() >= 0.9
 
 
-@pytest.mark.parametrize("runtime", RUNTIMES)
-def test_classifier_load_missing_file_names_setting(tmp_path: Path, runtime: Runtime) -> None:
-    missing = tmp_path / "missing.keras"
-    with pytest.raises(ModelLoadError, match="MNIST_API_TEST_MODEL") as caught:
-        Classifier.load(missing, setting="MNIST_API_TEST_MODEL", runtime=runtime)
-    assert str(missing) in str(caught.value)
+def test_classifier_load_without_litert_file_names_the_export_command(tmp_path: Path) -> None:
+    bare = tmp_path / "3"
+    bare.mkdir()
+    (bare / "model.keras").write_bytes(SHIPPED_MODEL.read_bytes())
+    with pytest.raises(ModelLoadError, match=r"no model\.tflite") as caught:
+        Classifier.load(bare / "model.keras")
+    assert f"python -m training export {bare}" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ("stale", "was made from another model.keras"),
+        ("corrupt", "differs from the one its card records"),
+        ("unrecorded", "records no model.tflite"),
+    ],
+)
+def test_classifier_load_refuses_a_litert_file_its_card_does_not_vouch_for(
+    tmp_path: Path, change: str, reason: str
+) -> None:
+    folder = Path(shutil.copytree(SHIPPED_MODEL.parent, tmp_path / "2"))
+    card = json.loads((folder / "model.card.json").read_text())
+    if change == "stale":
+        card["litert"]["model_sha256"] = "0" * 64
+    elif change == "unrecorded":
+        del card["litert"]
+    else:
+        (folder / "model.tflite").write_bytes(b"\0" * 64)
+    (folder / "model.card.json").write_text(json.dumps(card))
+    with pytest.raises(ModelLoadError, match=reason):
+        Classifier.load(folder / "model.keras")
+
+
+def test_classifier_refuses_bytes_litert_cannot_run() -> None:
+    info = read_info(SHIPPED_MODEL)
+    with pytest.raises(ModelLoadError, match="LiteRT cannot run this model"):
+        Classifier(b"\0" * 64, info)

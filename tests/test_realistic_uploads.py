@@ -42,7 +42,7 @@ from tests.realistic import (
     system_fonts,
     typed_digits,
 )
-from tests.support import png
+from tests.support import REPOSITORY, png
 from training.data import Mnist
 
 ROBUST_MODEL = Path(__file__).resolve().parent.parent / "models" / "mnist" / "2" / "model.keras"
@@ -64,7 +64,7 @@ SYSTEM_FONT_FLOOR = 0.90  # looser: which fonts exist depends on the machine
 @pytest.fixture(scope="module")
 def client() -> Iterator[TestClient]:
     """The real app serving the robust model (overrides conftest's shipped-model client)."""
-    with TestClient(create_app(Settings(model_path=ROBUST_MODEL))) as test_client:
+    with TestClient(create_app(Settings(model_repository=REPOSITORY))) as test_client:
         yield test_client
 
 

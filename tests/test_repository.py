@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 from app.inference.batching import BatchingEngine
 from app.inference.control import ControlFile
 from app.inference.layout import Found, RepositoryUnreadable, Source
-from app.inference.model_file import LoadInterrupted, ModelInfo, ModelLoadError
+from app.inference.model_file import ModelInfo, ModelLoadError
 from app.inference.plan import State
 from app.inference.policy import PolicyError, VersionPolicy
 from app.inference.repository import Repository
@@ -67,15 +67,10 @@ class FakeClassifier:
 attempts: list[Path] = []
 
 
-def fake_load(found: Found, hot: bool) -> FakeClassifier:
-    """A model file holds `digit:N`, `nan`, `interrupted:N` (its first N loads are interrupted,
-    as by a converter killed for memory, then it is digit N) or anything else (not loadable)."""
+def fake_load(found: Found) -> FakeClassifier:
+    """A model file holds `digit:N`, `nan` or anything else (not loadable)."""
     attempts.append(found.path)
     text = found.path.read_text()
-    if text.startswith("interrupted:"):
-        if attempts.count(found.path) <= int(text[12:]):
-            raise LoadInterrupted(f"converting model file {found.path}: killed by signal 9")
-        text = f"digit:{text[12:]}"
     if text == "nan":
         return FakeClassifier(found, np.full(10, np.nan, np.float32))
     if not text.startswith("digit:"):
@@ -417,39 +412,6 @@ def test_unreadable_repository_keeps_what_is_served(tmp_path: Path) -> None:
         with pytest.raises(RepositoryUnreadable, match="cannot read"):
             await repo.reconcile()
         assert (repo.versions, await digit_of(repo)) == ([1], 1)
-        await repo.stop()
-
-    run(scenario)
-
-
-def test_interrupted_load_is_tried_again_later_with_the_same_files(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr("app.inference.repository.RETRY_FIRST_S", 0.2)
-    write_version(tmp_path, 1, "digit:1")
-
-    async def scenario() -> None:
-        repo = repository(tmp_path)
-        await repo.start()
-        model = write_version(tmp_path, 2, "interrupted:2")  # interrupted twice, then digit 2
-        attempts.clear()
-        await repo.reconcile()
-        state, reason = states(repo)[2]
-        assert (state, repo.versions) == (State.UNAVAILABLE, [1])
-        assert reason.endswith("killed by signal 9; tried again in 0.2 s")
-        await repo.reconcile()  # too early: not tried
-        assert attempts == [model]
-        await asyncio.sleep(0.25)
-        await repo.reconcile()  # tried, interrupted again: the wait doubles
-        assert attempts == [model, model]
-        assert states(repo)[2][1].endswith("tried again in 0.4 s")
-        await asyncio.sleep(0.25)
-        await repo.reconcile()
-        assert len(attempts) == 2
-        await asyncio.sleep(0.2)
-        await repo.reconcile()
-        assert repo.versions == [2]
-        assert await digit_of(repo) == 2
         await repo.stop()
 
     run(scenario)

@@ -19,7 +19,7 @@ from app.main import create_app
 from app.settings import Settings
 from tests.fakes import serving_with_engine
 from tests.fuzz_corpus import digit, encode
-from tests.support import ROOT, SHIPPED_MODEL
+from tests.support import REPOSITORY, ROOT
 
 KEY = "k3y-for-tests-0123456789"
 DIGIT = encode(digit(28), "PNG")
@@ -51,7 +51,7 @@ PUBLIC = [
 @pytest.fixture(scope="module")
 def keyed() -> Iterator[TestClient]:
     """The app with an API key set, lifespan run."""
-    settings = Settings(model_path=SHIPPED_MODEL, api_key=KEY)
+    settings = Settings(model_repository=REPOSITORY, api_key=KEY)
     with TestClient(create_app(settings)) as client:
         yield client
 
@@ -105,7 +105,7 @@ def test_api_key_not_needed_for_health_page_and_docs(keyed: TestClient, path: st
 # "/mnist/healthz"): the scope TestClient builds for "/mnist/healthz" with this root_path.
 @pytest.fixture(scope="module")
 def keyed_under_prefix() -> Iterator[TestClient]:
-    settings = Settings(model_path=SHIPPED_MODEL, api_key=KEY)
+    settings = Settings(model_repository=REPOSITORY, api_key=KEY)
     with TestClient(create_app(settings), root_path="/mnist") as client:
         yield client
 
@@ -305,7 +305,7 @@ def test_cors_closed_by_default(unstarted_client: TestClient) -> None:
 
 
 def test_cors_open_to_configured_origins_only() -> None:
-    settings = Settings(model_path=SHIPPED_MODEL, cors_origins=[ORIGIN], api_key=KEY)
+    settings = Settings(model_repository=REPOSITORY, cors_origins=[ORIGIN], api_key=KEY)
     client = TestClient(create_app(settings))
     allowed = client.options("/predict", headers=PREFLIGHT)  # no key: preflights carry none
     other = client.options("/predict", headers={**PREFLIGHT, "Origin": "https://evil.example"})

@@ -26,8 +26,7 @@ import tensorflow as tf
 from PIL import Image, ImageDraw, ImageFont
 
 from app.imaging.pixels import to_model_input
-from app.inference.convert import shipped_flatbuffer
-from app.inference.model_file import read_info
+from app.inference.model_file import read_info, vouched_flatbuffer
 from training.data import DATA_ENV, Mnist, load_mnist
 from training.train import TrainConfig, fit, run
 
@@ -328,9 +327,11 @@ def test_cli_train_version_carries_the_litert_file_the_service_loads(
     cli_train: subprocess.CompletedProcess[str], cli_out: Path
 ) -> None:
     info = read_info(cli_out / "mnist" / "1" / "model.keras")
-    flatbuffer, why = shipped_flatbuffer(info)
-    assert flatbuffer is not None, why
-    assert info.card["litert"]["converter"].startswith("tensorflow ")
+    assert vouched_flatbuffer(info)  # ModelLoadError saying why otherwise
+    record = info.card["litert"]
+    assert record["converter"].startswith("tensorflow ")
+    assert record["agreement"]["images"] == 10_000
+    assert record["agreement"]["max_abs_difference"] < 1e-4
 
 
 def test_cli_train_leaves_only_the_version_in_the_repository(

@@ -19,7 +19,7 @@ import pytest
 
 from tests import servers, support
 from tests.strokes import digit_strokes, smooth
-from tests.support import ROOT, SHIPPED_MODEL, png
+from tests.support import ROOT, png
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is in the dev extra")
 expect = sync_api.expect
@@ -53,7 +53,6 @@ def server_process(
     log = tmp_path_factory.mktemp("server") / "server.log"
     env = {**os.environ, "MNIST_API_LOG_LEVEL": "warning"}
     command = [sys.executable, "-m", "app", "--host", "127.0.0.1", "--port", str(port)]
-    command += ["--model", str(SHIPPED_MODEL)]
     with log.open("wb") as out:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=out)
     try:

@@ -1,5 +1,6 @@
 """Model versions for repository tests: the shipped one, a different one, a broken one."""
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -22,7 +23,7 @@ def shifted_version(folder: Path, shift: int = 1, litert: bool = True) -> Path:
     its LiteRT file, as the training CLI writes a version, if `litert`."""
     import keras
 
-    from app.inference.convert import attach_litert
+    from training.export import export
 
     model = keras.saving.load_model(SHIPPED_MODEL, compile=False)
     last = model.layers[-1]
@@ -35,7 +36,7 @@ def shifted_version(folder: Path, shift: int = 1, litert: bool = True) -> Path:
     card.pop("litert", None)  # the shipped model's, not this one's
     (folder / "model.card.json").write_text(json.dumps(card))
     if litert:
-        attach_litert(folder / "model.keras")
+        export(folder / "model.keras", np.zeros((8, 784), np.float32), "zeros")
     return folder
 
 
@@ -44,3 +45,18 @@ def broken_version(folder: Path) -> Path:
     folder.mkdir(parents=True)
     (folder / "model.keras").write_bytes(b"not a zip archive\n" * 100)
     return folder
+
+
+def vouched(model: Path, flatbuffer: bytes) -> Path:
+    """Write `flatbuffer` as the LiteRT file beside `model`, with a card that vouches for it
+    (as training's export writes one), whatever the model is; return the version folder."""
+    model.with_suffix(".tflite").write_bytes(flatbuffer)
+    record = {
+        "file": "model.tflite",
+        "bytes": len(flatbuffer),
+        "sha256": hashlib.sha256(flatbuffer).hexdigest(),
+        "model_sha256": hashlib.sha256(model.read_bytes()).hexdigest(),
+        "model_bytes": model.stat().st_size,
+    }
+    model.with_name("model.card.json").write_text(json.dumps({"litert": record}))
+    return model.parent

@@ -36,8 +36,6 @@ def load_keras(path: Path) -> Any:
     naming the file otherwise."""
     import keras
 
-    if not path.is_file():
-        raise ModelLoadError(f"model file {path} does not exist")
     try:
         model = keras.saving.load_model(path, compile=False)
     except Exception as exc:  # Keras raises many types for a bad archive
@@ -86,6 +84,8 @@ def export(model_file: Path, pixels: NDArray[np.float32], data: str) -> dict[str
     a partial file."""
     import tensorflow as tf
 
+    if not model_file.is_file():
+        raise ModelLoadError(f"model file {model_file} does not exist")
     model_sha256, model_bytes = sha256_of(model_file), model_file.stat().st_size
     model = load_keras(model_file)
     flatbuffer = litert_flatbuffer(model)
