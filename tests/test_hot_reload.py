@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 from tests import procfs, servers
@@ -221,11 +222,14 @@ def test_versions_swap_under_load_without_a_failed_request(
     assert "Traceback" not in log
 
 
-def test_a_version_without_its_litert_file_is_converted_outside_the_worker(
+def test_a_version_without_its_litert_file_is_unavailable_until_exported(
     tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    """A bare model.keras (trained elsewhere, say): converted by a child process, which imports
-    TensorFlow and exits; the worker serves it without ever importing TensorFlow itself."""
+    """A bare model.keras (trained elsewhere, say) is UNAVAILABLE with the export command while
+    version 1 serves on; once `python -m training export` gives it its LiteRT file, it goes live.
+    The worker never imports TensorFlow."""
+    from training.export import export
+
     bare = shifted_version(tmp_path_factory.mktemp("bare") / "shifted", litert=False)
     assert not (bare / "model.tflite").exists()
     repository = tmp_path / "repository"
@@ -233,19 +237,17 @@ def test_a_version_without_its_litert_file_is_converted_outside_the_worker(
     env = {"MNIST_API_MODEL_REPOSITORY": str(repository), "MNIST_API_POLL_INTERVAL_S": str(POLL_S)}
     with servers.running(tmp_path, env=env) as server, loaded(server.url) as load:
         pid = server.process.pid
-        time.sleep(1)
-        before = procfs.rss_mb(pid)
+        folder = copy_version(bare, repository, 2)
+        command = f"python -m training export {folder}"
+        wait_for(lambda: command in index(server.url, times=1)[0][0].get("reason", ""))
+        (entry,) = [e for e in index(server.url, times=1)[0] if e["version"] == "2"]
+        assert entry["state"] == "UNAVAILABLE"
+        assert {a.version for a in load.since(0)} == {"1"}
         changed = time.monotonic()
-        copy_version(bare, repository, 2)
-        seconds = switched(load, "2", changed)
-        print(
-            f"\nbare version live after {seconds:.1f} s; worker RSS {before:.0f} MiB before, "
-            f"{procfs.rss_mb(pid):.0f} MiB after"
-        )
+        export(folder / "model.keras", np.zeros((8, 784), np.float32), "zeros")
+        switched(load, "2", changed)
         assert "libtensorflow" not in Path(f"/proc/{pid}/maps").read_text()
-        assert procfs.rss_mb(pid) < 300, "the worker holds what TensorFlow's import takes"
+        assert procfs.rss_mb(pid) < 150, "a worker holds ~100 MiB"
     assert load.errors == []
     assert set(load.readiness) == {200}
-    log = server.log.read_text()
-    assert "converting to LiteRT (its card records no model.tflite)" in log
-    assert "Traceback" not in log
+    assert "Traceback" not in server.log.read_text()
