@@ -184,7 +184,7 @@ def test_versions_swap_under_load_without_a_failed_request(
             lambda: all(
                 {"name": "mnist", "version": "3", "state": "UNAVAILABLE"}.items()
                 <= entries[0].items()
-                and "not a readable .keras archive" in entries[0]["reason"]
+                and "LiteRT cannot run this model" in entries[0]["reason"]
                 for entries in index(server.url)
             )
         )

@@ -41,10 +41,10 @@ def shifted_version(folder: Path, shift: int = 1, litert: bool = True) -> Path:
 
 
 def broken_version(folder: Path) -> Path:
-    """A version folder whose model.keras is not a .keras archive at all."""
+    """A version folder whose card vouches for a model.tflite that is not a LiteRT model."""
     folder.mkdir(parents=True)
     (folder / "model.keras").write_bytes(b"not a zip archive\n" * 100)
-    return folder
+    return vouched(folder / "model.keras", b"not a flatbuffer\n" * 100)
 
 
 def vouched(model: Path, flatbuffer: bytes) -> Path:
