@@ -9,7 +9,7 @@ import numpy as np
 from app.imaging.pixels import INPUT_SIZE, NUM_CLASSES
 from app.inference.batching import BatchingEngine
 from app.inference.classifier import Classifier
-from app.inference.layout import Fingerprint
+from app.inference.layout import MODEL_NAME, Fingerprint
 from app.inference.model_file import ModelInfo, ModelLoadError
 
 PROBE = np.vstack(
@@ -26,7 +26,9 @@ class VersionNotFound(LookupError):
 
     def __init__(self, version: int | str | None, available: list[int]) -> None:
         names = ", ".join(str(v) for v in available) or "none"
-        what = f"version {version!s} of model 'mnist'" if version else "model 'mnist'"
+        what = (
+            f"version {version!s} of model {MODEL_NAME!r}" if version else f"model {MODEL_NAME!r}"
+        )
         super().__init__(f"{what} is not available; available versions: {names}")
         self.version, self.available = version, available
 

@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from app.imaging.pixels import INPUT_SIZE, NUM_CLASSES
+from app.inference.layout import MODEL_NAME
 from app.protocol.json_shape import MAX_DEPTH, json_shape
 from app.protocol.tensors import (
     HEADER_LENGTH,
@@ -27,7 +28,6 @@ from app.protocol.tensors import (
 
 SERVER_NAME = "mnist-serve"
 EXTENSIONS = ("binary_tensor_data", "classification", "model_repository")
-MODEL_NAME = "mnist"
 PLATFORM = "tensorflow_keras"
 PIXELS = "pixels"  # FP32 [N, 784] or [N, 28, 28], MNIST pixels scaled to [0, 1]
 IMAGE = "image"  # BYTES [N]: encoded image files, preprocessed like POST /predict uploads
