@@ -112,8 +112,9 @@ def test_decoder_runs_at_most_its_threads_at_once() -> None:
         async with anyio.create_task_group() as group:
             for _ in range(5):
                 group.start_soon(decoder.run, work)
-            while decoder.limiter.borrowed_tokens < 2:
-                await anyio.sleep(0.001)
+            with anyio.fail_after(5):  # both threads inside `work`, not only holding a token
+                while running < 2:
+                    await anyio.sleep(0.001)
             assert decoder.limiter.statistics().tasks_waiting == 3
             release.set()
 
