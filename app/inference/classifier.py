@@ -14,7 +14,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from app.imaging.pixels import INPUT_SIZE, NUM_CLASSES
-from app.inference.model_file import ModelInfo, ModelLoadError, read_info, vouched_flatbuffer
+from app.inference.model_file import (
+    ModelInfo,
+    ModelLoadError,
+    litert_path,
+    read_info,
+    vouched_flatbuffer,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +44,7 @@ class Classifier:
         try:
             classifier = cls(flatbuffer, info, threads)
         except ModelLoadError as exc:
-            raise ModelLoadError(f"{model_path.with_suffix('.tflite')}: {exc}") from None
+            raise ModelLoadError(f"{litert_path(model_path)}: {exc}") from None
         classifier.warm()
         return classifier
 
