@@ -1,4 +1,4 @@
-"""A version's files, read without TensorFlow: its training card (read here only), sha256, and
+"""A version's files, read without TensorFlow: its training card (the service reads it only here),
 the LiteRT file the card vouches for, which is what the service serves."""
 
 import hashlib
