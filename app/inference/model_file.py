@@ -1,5 +1,5 @@
-"""A version's files, read without TensorFlow: its training card (the service reads it only here),
-the LiteRT file the card vouches for, which is what the service serves."""
+"""A version's files, read without TensorFlow: its training card (the service reads it only
+here), sha256, and the LiteRT file the card vouches for, which is what the service serves."""
 
 import hashlib
 import json
