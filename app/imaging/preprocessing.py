@@ -62,6 +62,9 @@ class NoInk(ImageError):
 class PreparedImage:
     pixels: NDArray[np.uint8]  # (28, 28), MNIST convention: light digit on black
     normalized: bool  # False when the upload already was an MNIST-style 28x28 digit
+    # Why the photo stage found nothing shaped like a digit (the pixels are its best guess);
+    # None when it found a digit, or did not look (an MNIST-style 28x28, normalisation off).
+    refusal: str | None = None
 
     def vector(self) -> NDArray[np.float32]:
         """The model input: float32 (784,) in [0, 1]."""
