@@ -78,7 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         models = build_repository(settings, app.state.metrics)
         await models.start()
         decoder = Decoder(settings.decode_threads, settings.max_image_pixels)
-        app.state.serving = Serving(settings, models, decoder)
+        app.state.serving = Serving(settings, models, decoder, app.state.metrics)
         # Start-up leaves ~75,000 objects (FastAPI, pydantic, NumPy, LiteRT); a full collection
         # over them took 50-140 ms on a busy 2-core machine, stalling every request in flight.
         gc.collect()

@@ -9,7 +9,7 @@ import glob
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,7 @@ from prometheus_client import (
 from prometheus_client.exposition import choose_encoder
 
 from app.imaging.pixels import NUM_CLASSES
+from app.inference.abstention import NotADigit
 from app.inference.model_file import ModelInfo
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -90,6 +91,12 @@ class Metrics:
             "mnist_predictions_total",
             "Predicted digits (argmax), by model version",
             ["version", "digit"],
+            registry=registry,
+        )
+        self.not_a_digit = Counter(
+            "mnist_not_a_digit_total",
+            'Answers of "not a digit" (digit null), by model version and reason',
+            ["version", "reason"],
             registry=registry,
         )
         self.model_info = Gauge(
@@ -158,6 +165,12 @@ class Metrics:
             return probabilities
 
         return predict_and_count
+
+    def count_not_a_digit(self, version: str, verdicts: Sequence[NotADigit | None]) -> None:
+        """Count the rows of one answer that are not a digit, by reason."""
+        for verdict in verdicts:
+            if verdict is not None:
+                self.not_a_digit.labels(version, verdict.reason).inc()
 
     # The model repository's observer (app.inference.repository.Observer).
     def version_loaded(self, info: ModelInfo, seconds: float) -> None:

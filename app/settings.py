@@ -78,6 +78,16 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="comma-separated origins allowed by CORS; none: off"
     )
+    abstain: bool = Field(
+        True,
+        description='answer "not a digit" (`digit: null`) where a version\'s threshold says so; '
+        "false: every version answers a digit, as one without a threshold does",
+    )
+    abstain_threshold: float | None = Field(
+        None,
+        description="the threshold on the highest probability for every version, instead of "
+        "its card's (0 < t < 1); unset: each version's card decides (none: no abstention)",
+    )
     opentelemetry: bool = Field(
         False,
         description="FastAPI's native OpenTelemetry: spans and metrics to the globally configured "
@@ -90,6 +100,22 @@ class Settings(BaseSettings):
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
 
+    @field_validator("abstain_threshold", mode="before")
+    @classmethod
+    def _valid_threshold(cls, value: object) -> object:
+        if value is None or value == "":
+            return None
+        try:
+            threshold = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            threshold = float("nan")
+        if isinstance(value, bool) or not 0 < threshold < 1:
+            raise ValueError(
+                f"{env_name('abstain_threshold')} must be a number between 0 and 1 (exclusive), "
+                f"not {str(value)[:40]!r}"
+            )
+        return threshold
+
     @field_validator("version_policy")
     @classmethod
     def _valid_policy(cls, value: str) -> str:
@@ -101,6 +127,13 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
+
+    def effective_threshold(self, card_threshold: float | None) -> float | None:
+        """The abstention threshold a version answers with: None when `abstain` is off, else
+        `abstain_threshold` if set, else its card's (`card_threshold`, None: no abstention)."""
+        if not self.abstain:
+            return None
+        return self.abstain_threshold if self.abstain_threshold is not None else card_threshold
 
     @property
     def threads_per_worker(self) -> int:

@@ -28,7 +28,16 @@ def post_digit(client: TestClient, data: bytes, **params: object) -> dict[str, A
 def test_predict_response_matches_schema(client: TestClient, digit_png: bytes) -> None:
     body = post_digit(client, digit_png)
     Prediction.model_validate(body)
-    assert set(body) == {"digit", "confidence", "probabilities", "normalized", "model", "image"}
+    assert set(body) == {
+        "digit",
+        "confidence",
+        "probabilities",
+        "not_a_digit",
+        "normalized",
+        "model",
+        "image",
+    }
+    assert body["not_a_digit"] is None  # the shipped version has no abstention threshold
 
 
 def test_predict_mnist_digit_answers_its_label(

@@ -9,7 +9,7 @@ import numpy as np
 
 from tests.support import SHIPPED_MODEL
 
-SHIPPED_VERSION = SHIPPED_MODEL.parent  # models/mnist/1/
+SHIPPED_VERSION = SHIPPED_MODEL.parent  # models/mnist/2/, the newest
 
 
 def copy_version(source: Path, repository: Path, version: int) -> Path:
@@ -60,3 +60,15 @@ def vouched(model: Path, flatbuffer: bytes) -> Path:
     }
     model.with_name("model.card.json").write_text(json.dumps({"litert": record}))
     return model.parent
+
+
+def carded_version(repository: Path, version: int, **entries: object) -> Path:
+    """The shipped version copied in as `<repository>/mnist/<version>/`, its card (the shipped
+    card) with `entries` added, e.g. `abstention={"threshold": 0.9}`; the copy's LiteRT file
+    stays vouched for (the card's record of it is unchanged)."""
+    folder = copy_version(SHIPPED_VERSION, repository, version)
+    card_file = folder / "model.card.json"
+    card = json.loads(card_file.read_text())
+    card.update(entries)
+    card_file.write_text(json.dumps(card))
+    return folder

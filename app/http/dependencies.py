@@ -3,13 +3,19 @@
 They are `async def` so FastAPI calls them inline instead of in its thread pool.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated
 
+import numpy as np
 from fastapi import Depends, Request
+from numpy.typing import NDArray
 
 from app.imaging.decoder import Decoder
+from app.inference.abstention import NotADigit, verdict
+from app.inference.model_file import ModelInfo
 from app.inference.repository import Repository
+from app.metrics import Metrics
 from app.settings import Settings
 
 
@@ -21,6 +27,26 @@ class Serving:
     settings: Settings
     models: Repository
     decoder: Decoder
+    metrics: Metrics | None = None
+
+    def threshold(self, info: ModelInfo) -> float | None:
+        """The abstention threshold `info`'s version answers with (None: it never abstains)."""
+        return self.settings.effective_threshold(info.abstention_threshold)
+
+    def verdicts(
+        self,
+        info: ModelInfo,
+        probabilities: NDArray[np.float32],
+        refusals: Sequence[str | None],
+    ) -> list[NotADigit | None]:
+        """Per row of probabilities (N, 10) and the image pipeline's refusal of that row: a
+        digit (None) or not a digit, counted in the metrics."""
+        threshold = self.threshold(info)
+        rows = zip(probabilities, refusals, strict=True)
+        verdicts = [verdict(row, refusal, threshold) for row, refusal in rows]
+        if self.metrics is not None:
+            self.metrics.count_not_a_digit(info.version, verdicts)
+        return verdicts
 
 
 async def get_settings(request: Request) -> Settings:

@@ -2,7 +2,31 @@
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from app.inference.abstention import Reason
+
 EXAMPLE_PROBABILITIES: list[JsonValue] = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.9999, 0.0, 0.0001]
+EXAMPLE_UNSURE: list[JsonValue] = [0.02, 0.05, 0.08, 0.41, 0.03, 0.21, 0.02, 0.04, 0.12, 0.02]
+DIGIT_EXAMPLE: dict[str, JsonValue] = {
+    "digit": 7,
+    "confidence": 0.9999,
+    "probabilities": EXAMPLE_PROBABILITIES,
+    "not_a_digit": None,
+    "normalized": False,
+    "model": {"name": "mnist", "version": "2"},
+    "image": None,
+}
+NOT_A_DIGIT_EXAMPLE: dict[str, JsonValue] = {
+    **DIGIT_EXAMPLE,
+    "digit": None,
+    "confidence": 0.41,
+    "probabilities": EXAMPLE_UNSURE,
+    "not_a_digit": {
+        "reason": "low_confidence",
+        "detail": "the highest probability, 0.41, is below this model's threshold 0.87",
+    },
+    "normalized": True,
+    "model": {"name": "mnist", "version": "3"},
+}
 
 
 class ModelRef(BaseModel):
@@ -10,24 +34,37 @@ class ModelRef(BaseModel):
     version: str = Field(examples=["1"])
 
 
-class Prediction(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "example": {
-                "digit": 7,
-                "confidence": 0.9999,
-                "probabilities": EXAMPLE_PROBABILITIES,
-                "normalized": False,
-                "model": {"name": "mnist", "version": "2"},
-                "image": None,
-            }
-        }
+class NotADigit(BaseModel):
+    """Why the answer is "not a digit" (`digit` is null)."""
+
+    reason: Reason = Field(
+        description="`low_confidence`: the highest probability is below the version's "
+        "threshold; `no_digit_shape`: the image pipeline found no ink shaped like a digit"
+    )
+    detail: str = Field(
+        examples=["the highest probability, 0.41, is below this model's threshold 0.87"],
+        description="the same for a person: what was measured against what",
     )
 
-    digit: int = Field(ge=0, le=9, description="the most probable class")
-    confidence: float = Field(ge=0, le=1, description="probability of `digit`")
+
+class Prediction(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [DIGIT_EXAMPLE, NOT_A_DIGIT_EXAMPLE]})
+
+    digit: int | None = Field(
+        ge=0,
+        le=9,
+        description="the most probable class; null when the answer is not a digit "
+        "(`not_a_digit` says why)",
+    )
+    confidence: float = Field(
+        ge=0, le=1, description="the highest probability: that of `digit` when there is one"
+    )
     probabilities: list[float] = Field(
         min_length=10, max_length=10, description="one probability per digit, index = digit"
+    )
+    not_a_digit: NotADigit | None = Field(
+        description="null for a digit; else why the image is not one. Only a version with an "
+        "abstention threshold (its card's, or MNIST_API_ABSTAIN_THRESHOLD) answers this"
     )
     normalized: bool = Field(
         description="true when the upload was cropped, centred and scaled the way MNIST was; "
@@ -80,6 +117,12 @@ class ModelMetadata(BaseModel):
     test_accuracy: float | None = Field(None, examples=[0.9822], description="from the card")
     created: str | None = Field(None, description="when training saved the model (the card)")
     loaded_at: str = Field(description="when this process loaded this version")
+    abstention_threshold: float | None = Field(
+        None,
+        examples=[None],
+        description="below this highest probability the version answers not a digit (its "
+        "card's, or MNIST_API_ABSTAIN_THRESHOLD); null: it always answers a digit",
+    )
     card: dict[str, object] | None = Field(None, description="the full training card, if any")
     versions: list[str] = Field(examples=[["1", "2"]], description="every version served")
     default_version: str = Field(

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 LITERT_CARD_KEY = "litert"
+ABSTENTION_CARD_KEY = "abstention"  # {"threshold": float in (0, 1), "score": "max_probability"}
+ABSTENTION_SCORE = "max_probability"
 MAX_CARD_BYTES = 1 << 20  # a card is read at every scan (a training card is ~20 KB)
 EXPORT_COMMAND = "python -m training export"
 
@@ -23,6 +25,8 @@ class ModelInfo:
     path: Path
     sha256: str
     card: dict[str, Any] = field(default_factory=dict)
+    # The card's calibrated abstention threshold on the highest probability; None: it has none.
+    abstention_threshold: float | None = None
 
     @property
     def test_accuracy(self) -> float | None:
@@ -64,8 +68,40 @@ def litert_record(card: dict[str, Any]) -> dict[str, Any] | None:
     return record if isinstance(record, dict) else None
 
 
+def abstention_threshold(card: dict[str, Any], model_path: Path) -> float | None:
+    """The card's `abstention.threshold`: a number in (0, 1) on the highest probability; None
+    without an `abstention` record; ModelLoadError naming the card and the value if malformed."""
+    record = card.get(ABSTENTION_CARD_KEY)
+    if record is None:
+        return None
+    where = f"the card of {model_path}"
+    if not isinstance(record, dict):
+        raise ModelLoadError(
+            f"{where}: `{ABSTENTION_CARD_KEY}` must be an object with a `threshold`, "
+            f"not {json.dumps(record)[:60]}"
+        )
+    score = record.get("score", ABSTENTION_SCORE)
+    if score != ABSTENTION_SCORE:
+        raise ModelLoadError(
+            f"{where}: `{ABSTENTION_CARD_KEY}.score` must be {ABSTENTION_SCORE!r} (the only score "
+            f"the service computes), not {json.dumps(score)[:60]}"
+        )
+    threshold = record.get("threshold")
+    if (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, int | float)
+        or not 0 < threshold < 1  # NaN too: it compares false
+    ):
+        raise ModelLoadError(
+            f"{where}: `{ABSTENTION_CARD_KEY}.threshold` must be a number between 0 and 1 "
+            f"(exclusive), not {json.dumps(threshold)[:60]}"
+        )
+    return float(threshold)
+
+
 def read_info(path: Path) -> ModelInfo:
-    """Name, version and card of a model file; the file name and no card if it has none."""
+    """Name, version, card and abstention threshold of a model file; the file name and no card
+    if it has none; ModelLoadError if the card's abstention record is malformed."""
     card = read_card(path)
     return ModelInfo(
         name=str(card.get("name", path.stem)),
@@ -73,6 +109,7 @@ def read_info(path: Path) -> ModelInfo:
         path=path,
         sha256=sha256_of(path),
         card=card,
+        abstention_threshold=abstention_threshold(card, path),
     )
 
 

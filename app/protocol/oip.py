@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from app.imaging.pixels import INPUT_SIZE, NUM_CLASSES
+from app.inference.abstention import NotADigit
 from app.inference.layout import MODEL_NAME
 from app.protocol.json_shape import MAX_DEPTH, json_shape
 from app.protocol.tensors import (
@@ -32,7 +33,19 @@ PLATFORM = "tensorflow_keras"
 PIXELS = "pixels"  # FP32 [N, 784] or [N, 28, 28], MNIST pixels scaled to [0, 1]
 IMAGE = "image"  # BYTES [N]: encoded image files, preprocessed like POST /predict uploads
 PROBABILITIES = "probabilities"  # FP32 [N, 10]
+# Outputs of a version with an abstention threshold only: true where the answer is not a digit,
+# and why ("low_confidence", "no_digit_shape"; "" for a digit).
+NOT_A_DIGIT = "not_a_digit"  # BOOL [N]
+NOT_A_DIGIT_REASON = "not_a_digit_reason"  # BYTES [N]
+# The classification extension's first class of a row that is not a digit: "score:-1:not_a_digit"
+# (score: the highest digit probability); the best k - 1 digits follow it.
+NOT_A_DIGIT_LABEL = "not_a_digit"
 INPUT_DATATYPES = {PIXELS: "FP32", IMAGE: "BYTES"}
+OUTPUTS = {
+    PROBABILITIES: {"name": PROBABILITIES, "datatype": "FP32", "shape": [-1, NUM_CLASSES]},
+    NOT_A_DIGIT: {"name": NOT_A_DIGIT, "datatype": "BOOL", "shape": [-1]},
+    NOT_A_DIGIT_REASON: {"name": NOT_A_DIGIT_REASON, "datatype": "BYTES", "shape": [-1]},
+}
 JSON_OVERHEAD_VALUES = 1024  # values besides the pixels: names, shapes, parameters, outputs
 
 __all__ = [
@@ -44,6 +57,7 @@ __all__ = [
     "check_model",
     "images_to_rows",
     "model_metadata",
+    "output_names",
     "parse_infer_request",
     "request_rows",
     "server_metadata",
@@ -75,7 +89,12 @@ def server_metadata(version: str) -> dict[str, Any]:
     return {"name": SERVER_NAME, "version": version, "extensions": list(EXTENSIONS)}
 
 
-def model_metadata(version: str) -> dict[str, Any]:
+def output_names(abstains: bool) -> tuple[str, ...]:
+    """The outputs of a version: `probabilities`, and the not-a-digit ones if it `abstains`."""
+    return (PROBABILITIES, NOT_A_DIGIT, NOT_A_DIGIT_REASON) if abstains else (PROBABILITIES,)
+
+
+def model_metadata(version: str, abstains: bool = False) -> dict[str, Any]:
     """Send exactly one of the two inputs: `pixels` (FP32) or `image` (BYTES)."""
     return {
         "name": MODEL_NAME,
@@ -85,7 +104,7 @@ def model_metadata(version: str) -> dict[str, Any]:
             {"name": PIXELS, "datatype": "FP32", "shape": [-1, INPUT_SIZE]},
             {"name": IMAGE, "datatype": "BYTES", "shape": [-1]},
         ],
-        "outputs": [{"name": PROBABILITIES, "datatype": "FP32", "shape": [-1, NUM_CLASSES]}],
+        "outputs": [dict(OUTPUTS[name]) for name in output_names(abstains)],
     }
 
 
@@ -99,8 +118,11 @@ def check_model(name: str, version: str | None, served_version: str) -> None:
         )
 
 
-def parse_infer_request(body: bytes, header_length: str | None, max_rows: int) -> InferRequest:
-    """Validate an inference request body (JSON, then binary tensor data if any)."""
+def parse_infer_request(
+    body: bytes, header_length: str | None, max_rows: int, abstains: bool = False
+) -> InferRequest:
+    """Validate an inference request body (JSON, then binary tensor data if any) for a version
+    that `abstains` (has the not-a-digit outputs) or not."""
     json_part, binary = split_body(body, header_length)
     shape = json_shape(json_part)
     if shape.depth > MAX_DEPTH:
@@ -138,38 +160,37 @@ def parse_infer_request(body: bytes, header_length: str | None, max_rows: int) -
     name, tensor = _parse_input(inputs[0], binary, max_rows)
     parameters = _parameters(document, "request")
     binary_default = _flag(parameters, "binary_data_output", "request")
-    outputs = _parse_outputs(document.get("outputs"), binary_default)
+    outputs = _parse_outputs(document.get("outputs"), binary_default, output_names(abstains))
     if name == PIXELS:
         return InferRequest(request_id, outputs, pixels=tensor)  # type: ignore[arg-type]
     return InferRequest(request_id, outputs, images=tensor)  # type: ignore[arg-type]
 
 
-def request_rows(request: InferRequest, max_pixels: int) -> NDArray[np.float32]:
-    """The model input float32 (N, 784): the pixels, or the images preprocessed like /predict's."""
+def request_rows(
+    request: InferRequest, max_pixels: int
+) -> tuple[NDArray[np.float32], list[str | None]]:
+    """The model input float32 (N, 784): the pixels, or the images preprocessed like /predict's;
+    and each row's refusal by the image pipeline (None for pixels: it did not look)."""
     if request.pixels is not None:
-        return request.pixels
+        return request.pixels, [None] * len(request.pixels)
     return images_to_rows(IMAGE, request.images, max_pixels)
 
 
 def build_infer_response(
-    request: InferRequest, probabilities: NDArray[np.float32], version: str
+    request: InferRequest,
+    probabilities: NDArray[np.float32],
+    version: str,
+    verdicts: list[NotADigit | None] | None = None,
 ) -> tuple[bytes, int | None]:
-    """The response body, and the JSON header's length when binary tensor data follows it."""
+    """The response body, and the JSON header's length when binary tensor data follows it.
+    `verdicts`: per row, a digit (None) or not; None for a version that never abstains."""
     header: dict[str, Any] = {"model_name": MODEL_NAME, "model_version": version}
     if request.id is not None:
         header["id"] = request.id
+    verdicts = verdicts if verdicts is not None else [None] * len(probabilities)
     outputs, chunks = [], []
     for requested in request.outputs:
-        if requested.classification:
-            strings = top_k(probabilities, requested.classification)
-            shape, datatype = [len(strings), requested.classification], "BYTES"
-            flat = [item for row in strings for item in row]
-            data: Any = flat
-            raw = encode_bytes([item.encode() for item in flat]) if requested.binary else b""
-        else:
-            shape, datatype = list(probabilities.shape), "FP32"
-            data = probabilities.ravel().tolist()
-            raw = probabilities.astype("<f4").tobytes() if requested.binary else b""
+        shape, datatype, data, raw = _output_tensor(requested, probabilities, verdicts)
         output: dict[str, Any] = {"name": requested.name, "datatype": datatype, "shape": shape}
         if requested.binary:
             output["parameters"] = {"binary_data_size": len(raw)}
@@ -182,6 +203,42 @@ def build_infer_response(
     if not chunks:
         return encoded, None
     return encoded + b"".join(chunks), len(encoded)
+
+
+def _output_tensor(
+    requested: RequestedOutput,
+    probabilities: NDArray[np.float32],
+    verdicts: list[NotADigit | None],
+) -> tuple[list[int], str, list[Any], bytes]:
+    """(shape, datatype, JSON data, binary data if asked) of one requested output."""
+    if requested.name == NOT_A_DIGIT:
+        flags = [verdict is not None for verdict in verdicts]
+        raw = np.array(flags, dtype=np.bool_).tobytes() if requested.binary else b""
+        return [len(flags)], "BOOL", flags, raw
+    if requested.name == NOT_A_DIGIT_REASON:
+        reasons = ["" if verdict is None else verdict.reason for verdict in verdicts]
+        raw = encode_bytes([item.encode() for item in reasons]) if requested.binary else b""
+        return [len(reasons)], "BYTES", reasons, raw
+    if requested.classification:
+        strings = _classes(probabilities, requested.classification, verdicts)
+        flat = [item for row in strings for item in row]
+        raw = encode_bytes([item.encode() for item in flat]) if requested.binary else b""
+        return [len(strings), requested.classification], "BYTES", flat, raw
+    raw = probabilities.astype("<f4").tobytes() if requested.binary else b""
+    return list(probabilities.shape), "FP32", probabilities.ravel().tolist(), raw
+
+
+def _classes(
+    probabilities: NDArray[np.float32], k: int, verdicts: list[NotADigit | None]
+) -> list[list[str]]:
+    """Top-k "score:index" strings per row; a row that is not a digit starts with
+    "score:-1:not_a_digit" (its highest probability) instead of its best digit."""
+    rows = top_k(probabilities, k)
+    for index, verdict in enumerate(verdicts):
+        if verdict is not None:
+            best = probabilities[index].max()
+            rows[index] = [f"{best!s}:-1:{NOT_A_DIGIT_LABEL}", *rows[index][: k - 1]]
+    return rows
 
 
 def _parse_input(spec: dict[str, Any], binary: memoryview, max_rows: int) -> tuple[str, Any]:
@@ -233,30 +290,38 @@ def _binary_part(parameters: dict[str, Any], binary: memoryview, name: str) -> b
     return bytes(binary)
 
 
-def _parse_outputs(specs: Any, binary_default: bool) -> tuple[RequestedOutput, ...]:
-    if specs is None:
-        return (RequestedOutput(binary=binary_default),)
+def _parse_outputs(
+    specs: Any, binary_default: bool, names: tuple[str, ...]
+) -> tuple[RequestedOutput, ...]:
+    if specs is None:  # as Triton: every output of the model
+        return tuple(RequestedOutput(name, binary_default) for name in names)
     if not isinstance(specs, list) or not specs:
         raise ProtocolError("`outputs` must be a non-empty list of output objects when given")
-    outputs = []
-    for spec in specs:
-        name = spec.get("name") if isinstance(spec, dict) else None
-        if name != PROBABILITIES:
-            raise ProtocolError(
-                f"unknown output {json.dumps(name)[:40]}; the model has {PROBABILITIES!r}"
-            )
-        parameters = _parameters(spec, f"output {name!r}")
-        binary = _flag(parameters, "binary_data", f"output {name!r}", binary_default)
-        count = parameters.get("classification", 0)
-        if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= NUM_CLASSES:
-            raise ProtocolError(
-                f"output {name!r}: classification must be an integer from 1 to {NUM_CLASSES}, "
-                f"not {json.dumps(count)[:40]}"
-            )
-        outputs.append(RequestedOutput(name, binary, count))
-    if len(outputs) > 1:
-        raise ProtocolError(f"output {PROBABILITIES!r} is requested {len(outputs)} times")
+    outputs = [_parse_output(spec, binary_default, names) for spec in specs]
+    for name in names:
+        times = sum(output.name == name for output in outputs)
+        if times > 1:
+            raise ProtocolError(f"output {name!r} is requested {times} times")
     return tuple(outputs)
+
+
+def _parse_output(spec: Any, binary_default: bool, names: tuple[str, ...]) -> RequestedOutput:
+    name = spec.get("name") if isinstance(spec, dict) else None
+    if name not in names:
+        has = ", ".join(repr(n) for n in names)
+        why = "" if NOT_A_DIGIT in names else " (this version has no abstention threshold)"
+        raise ProtocolError(f"unknown output {json.dumps(name)[:40]}; the model has {has}{why}")
+    parameters = _parameters(spec, f"output {name!r}")
+    binary = _flag(parameters, "binary_data", f"output {name!r}", binary_default)
+    count = parameters.get("classification", 0)
+    if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= NUM_CLASSES:
+        raise ProtocolError(
+            f"output {name!r}: classification must be an integer from 1 to {NUM_CLASSES}, "
+            f"not {json.dumps(count)[:40]}"
+        )
+    if count and name != PROBABILITIES:
+        raise ProtocolError(f"output {name!r}: classification applies to {PROBABILITIES!r} only")
+    return RequestedOutput(name, binary, count)
 
 
 def _parameters(spec: dict[str, Any], where: str) -> dict[str, Any]:

@@ -93,15 +93,21 @@ def decode_image_tensor(name: str, shape: list[int], data: Any, raw: bytes | Non
     return elements
 
 
-def images_to_rows(name: str, images: list[bytes], max_pixels: int) -> NDArray[np.float32]:
-    """Preprocess encoded images exactly as POST /predict does -> float32 (N, 784)."""
+def images_to_rows(
+    name: str, images: list[bytes], max_pixels: int
+) -> tuple[NDArray[np.float32], list[str | None]]:
+    """Preprocess encoded images exactly as POST /predict does -> float32 (N, 784), and each
+    image's refusal by the pipeline (None: it found a digit shape or did not look)."""
     rows = np.empty((len(images), INPUT_SIZE), dtype=np.float32)
+    refusals: list[str | None] = []
     for index, data in enumerate(images):
         try:
-            rows[index] = prepare_image(data, max_pixels=max_pixels).vector()
+            prepared = prepare_image(data, max_pixels=max_pixels)
         except ImageError as exc:
             raise ProtocolError(f"input {name!r} element {index}: {exc}") from None
-    return rows
+        rows[index] = prepared.vector()
+        refusals.append(prepared.refusal)
+    return rows, refusals
 
 
 def encode_bytes(elements: list[bytes]) -> bytes:

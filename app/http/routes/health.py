@@ -3,7 +3,7 @@
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from app.http.dependencies import ModelsDep
+from app.http.dependencies import ModelsDep, SettingsDep
 from app.http.schemas import ErrorResponse, Health, ModelMetadata
 
 router = APIRouter(tags=["operations"])
@@ -40,6 +40,7 @@ async def readyz(request: Request) -> Health | JSONResponse:
 )
 async def model_metadata(
     models: ModelsDep,
+    settings: SettingsDep,
     version: int | None = Query(None, ge=1, description="a served version; default: the default"),
 ) -> ModelMetadata:
     served = models.get(version)
@@ -54,6 +55,7 @@ async def model_metadata(
         test_accuracy=info.test_accuracy,
         created=info.created,
         loaded_at=served.loaded_at,
+        abstention_threshold=settings.effective_threshold(info.abstention_threshold),
         card=info.card or None,
         versions=[str(v) for v in models.versions],
         default_version=str(models.get().version),

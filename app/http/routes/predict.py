@@ -1,6 +1,7 @@
 """POST /predict and POST /predict/batch: images in, digit probabilities out."""
 
 import base64
+from collections.abc import Iterator
 
 import numpy as np
 from fastapi import APIRouter, HTTPException, Request
@@ -10,13 +11,23 @@ from app.http.dependencies import Serving
 from app.http.errors import INTERNAL_ERROR, PREDICT_ERRORS, image_error_status
 from app.http.forms import FormError, FormPart, multipart_boundary, parse_multipart, query_flag
 from app.http.routes.direct import DirectRoute
-from app.http.schemas import BatchItem, BatchPrediction, ItemError, ModelRef, Prediction
+from app.http.schemas import (
+    DIGIT_EXAMPLE,
+    NOT_A_DIGIT_EXAMPLE,
+    BatchItem,
+    BatchPrediction,
+    ItemError,
+    ModelRef,
+    Prediction,
+)
+from app.http.schemas import NotADigit as NotADigitAnswer
 from app.imaging.decoder import Decoder
 from app.imaging.preprocessing import (
     ImageError,
     PreparedImage,
     encode_png,
 )
+from app.inference.abstention import NotADigit
 from app.inference.layout import version_number
 from app.inference.model_file import ModelInfo
 from app.inference.served import Served
@@ -78,15 +89,42 @@ FILES_DOC: dict[str, object] = {
 }
 
 
+ANSWERS: dict[int | str, dict[str, object]] = {
+    200: {
+        "description": "a digit, or not a digit (`digit` null, `not_a_digit` says why)",
+        "content": {
+            "application/json": {
+                "examples": {
+                    "digit": {"summary": "a digit", "value": DIGIT_EXAMPLE},
+                    "not_a_digit": {
+                        "summary": "not a digit",
+                        # FastAPI leaves every null out of the OpenAPI document
+                        "description": "`digit` is null (`not_a_digit` is null for a digit)",
+                        "value": NOT_A_DIGIT_EXAMPLE,
+                    },
+                }
+            }
+        },
+    }
+}
+
+
 def to_prediction(
-    probabilities: np.ndarray, info: ModelInfo, prepared: PreparedImage, include_image: bool
+    probabilities: np.ndarray,
+    info: ModelInfo,
+    prepared: PreparedImage,
+    include_image: bool,
+    not_a_digit: NotADigit | None,
 ) -> Prediction:
-    digit = int(probabilities.argmax())
+    top = int(probabilities.argmax())
     image = base64.b64encode(encode_png(prepared.pixels)).decode() if include_image else None
     return Prediction(
-        digit=digit,
-        confidence=float(probabilities[digit]),
+        digit=None if not_a_digit else top,
+        confidence=float(probabilities[top]),
         probabilities=probabilities.tolist(),
+        not_a_digit=None
+        if not_a_digit is None
+        else NotADigitAnswer(reason=not_a_digit.reason, detail=not_a_digit.detail),
         normalized=prepared.normalized,
         model=ModelRef(name=info.name, version=info.version),
         image=image,
@@ -102,7 +140,7 @@ def json_response(model: Prediction | BatchPrediction) -> Response:
     "/predict",
     summary="Classify one digit image",
     response_model=Prediction,
-    responses=PREDICT_ERRORS,
+    responses={**ANSWERS, **PREDICT_ERRORS},
     openapi_extra=request_doc("file", FILE_DOC),
 )
 async def predict(request: Request) -> Response:
@@ -111,8 +149,9 @@ async def predict(request: Request) -> Response:
     with serving.models.lease(requested_version(request)) as served:
         parts = fields(await read_form(request, serving.decoder), "file")
         prepared = await serving.decoder.prepare(parts[0].data, normalize)
-        probabilities = (await served.engine.predict(prepared.vector()[np.newaxis]))[0]
-    result = to_prediction(probabilities, served.info, prepared, include_image)
+        probabilities = await served.engine.predict(prepared.vector()[np.newaxis])
+    (verdict,) = serving.verdicts(served.info, probabilities, [prepared.refusal])
+    result = to_prediction(probabilities[0], served.info, prepared, include_image, verdict)
     request.state.prediction = (result.digit, round(result.confidence, 4))
     return json_response(result)
 
@@ -178,9 +217,11 @@ async def _predict_batch(
     payloads = [upload.data for upload in files]
     prepared = await serving.decoder.prepare_all(payloads, normalize)
     good = [item for item in prepared if isinstance(item, PreparedImage)]
-    probabilities = iter(
-        await served.engine.predict(np.stack([item.vector() for item in good])) if good else ()
-    )
+    rows: Iterator[tuple[np.ndarray, NotADigit | None]] = iter(())
+    if good:
+        answers = await served.engine.predict(np.stack([item.vector() for item in good]))
+        verdicts = serving.verdicts(info, answers, [item.refusal for item in good])
+        rows = iter(zip(answers, verdicts, strict=True))
     results = []
     for index, (upload, item) in enumerate(zip(files, prepared, strict=True)):
         entry = BatchItem(index=index, filename=upload.filename)
@@ -189,7 +230,8 @@ async def _predict_batch(
         elif isinstance(item, Exception):  # a bug, logged by the decoder: this item's 500 only
             entry.error = ItemError(status=500, detail=INTERNAL_ERROR)
         else:
-            entry.prediction = to_prediction(next(probabilities), info, item, include_image)
+            probabilities, verdict = next(rows)
+            entry.prediction = to_prediction(probabilities, info, item, include_image, verdict)
         results.append(entry)
     model = ModelRef(name=info.name, version=info.version)
     return json_response(BatchPrediction(model=model, results=results))

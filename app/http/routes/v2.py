@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from numpy.typing import NDArray
 
 from app import __version__
-from app.http.dependencies import DecoderDep, ModelsDep, SettingsDep
+from app.http.dependencies import DecoderDep, ModelsDep, Serving, SettingsDep
 from app.http.schemas import ProtocolErrorResponse
 from app.imaging.decoder import Decoder, is_heavy
 from app.inference.batching import Overloaded
@@ -93,8 +93,12 @@ async def server_ready(request: Request) -> JSONResponse:
     responses=MODEL_ERRORS,
 )
 @router.get(VERSIONED, include_in_schema=False)
-async def model_metadata(version: VersionDep, models: ModelsDep) -> dict[str, Any]:
-    metadata = oip.model_metadata(str(models.get(version).version))
+async def model_metadata(
+    version: VersionDep, models: ModelsDep, settings: SettingsDep
+) -> dict[str, Any]:
+    served = models.get(version)
+    abstains = settings.effective_threshold(served.info.abstention_threshold) is not None
+    metadata = oip.model_metadata(str(served.version), abstains)
     if version is None:  # the model: every version served, the default first
         default = models.get().version
         others = [v for v in reversed(models.versions) if v != default]
@@ -114,22 +118,26 @@ async def model_ready(request: Request, version: VersionDep, models: ModelsDep) 
 
 
 async def _decode(
-    decoder: Decoder, body: bytes, header_length: str | None, settings: Settings
-) -> tuple[oip.InferRequest, NDArray[np.float32]]:
-    """Parse on the decoder's threads; then the images, if any, in their decode lane."""
+    decoder: Decoder, body: bytes, header_length: str | None, settings: Settings, abstains: bool
+) -> tuple[oip.InferRequest, NDArray[np.float32], list[str | None]]:
+    """Parse on the decoder's threads; then the images, if any, in their decode lane. Also each
+    row's refusal by the image pipeline."""
     parsed = await decoder.run(
-        oip.parse_infer_request, body, header_length, settings.max_batch_files
+        oip.parse_infer_request, body, header_length, settings.max_batch_files, abstains
     )
     if parsed.pixels is not None:
-        return parsed, parsed.pixels
+        return parsed, *oip.request_rows(parsed, settings.max_image_pixels)
     heavy = any(is_heavy(image) for image in parsed.images)
-    rows = await decoder.run(oip.request_rows, parsed, settings.max_image_pixels, heavy=heavy)
-    return parsed, rows
+    rows, refusals = await decoder.run(
+        oip.request_rows, parsed, settings.max_image_pixels, heavy=heavy
+    )
+    return parsed, rows, refusals
 
 
 @router.post(
     "/models/{model_name}/infer",
-    summary="Inference: `pixels` (FP32) or `image` (BYTES) in, `probabilities` out",
+    summary="Inference: `pixels` (FP32) or `image` (BYTES) in, `probabilities` out (and "
+    "`not_a_digit`, `not_a_digit_reason` from a version with an abstention threshold)",
     response_class=Response,
     responses=INFER_ERRORS,
 )
@@ -143,16 +151,21 @@ async def infer(
 ) -> Response:
     if request.headers.get("content-encoding", "identity") != "identity":
         raise oip.ProtocolError("compressed request bodies are not supported", 415)
+    serving: Serving = request.app.state.serving
     with models.lease(version) as served:
+        abstains = serving.threshold(served.info) is not None
         body = await request.body()
         header_length = request.headers.get(oip.HEADER_LENGTH)
-        parsed, rows = await _decode(decoder, body, header_length, settings)
+        parsed, rows, refusals = await _decode(decoder, body, header_length, settings, abstains)
         try:
             probabilities = await served.engine.predict(rows)
         except Overloaded as exc:
             headers = {"Retry-After": str(exc.retry_after)}
             raise oip.ProtocolError(str(exc), 503, headers) from None
-    content, json_length = oip.build_infer_response(parsed, probabilities, str(served.version))
+    verdicts = serving.verdicts(served.info, probabilities, refusals)
+    content, json_length = oip.build_infer_response(
+        parsed, probabilities, str(served.version), verdicts if abstains else None
+    )
     if json_length is None:
         return Response(content, media_type="application/json")
     headers = {oip.HEADER_LENGTH: str(json_length)}
