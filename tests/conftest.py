@@ -14,7 +14,7 @@ from app.main import create_app
 from app.settings import Settings
 from tests import servers, support
 from tests.support import REPOSITORY, SHIPPED_MODEL, SMALL_BATCH_FILES, SMALL_UPLOAD_BYTES, png
-from tests.versions import vouched
+from tests.versions import carded_version, vouched
 from training.data import DATA_ENV, Mnist, load_mnist
 
 NO_MNIST = f"${DATA_ENV} is not set: the real MNIST .npz is needed (tests never download it)"
@@ -124,12 +124,14 @@ def refused_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     tiny = servers.tiny_model(root / "inputs100.keras", 100, 10)
     tiny_litert = litert_flatbuffer(keras.saving.load_model(tiny, compile=False))
     wrong = vouched(version("wrong-input-size") / "model.keras", tiny_litert)
+    malformed = carded_version(root / "malformed-threshold", 1, abstention={"threshold": 1.5})
     return {
         "bare": bare,
         "stale": stale,
         "corrupt-litert-file": corrupt,
         "not-litert": not_litert,
         "wrong-input-size": wrong,
+        "malformed-threshold": malformed,
     }
 
 

@@ -23,6 +23,7 @@ REFUSALS = {
     "corrupt-litert-file": "differs from the one its card records",
     "not-litert": "LiteRT cannot run this model",
     "wrong-input-size": "expected [(784,)] -> [(10,)]",
+    "malformed-threshold": "`abstention.threshold` must be a number between 0 and 1",
 }
 
 
