@@ -302,3 +302,44 @@ def test_page_with_a_wrong_api_key_shows_the_refusal(
     )
     expect(tab.locator("#error")).to_contain_text("HTTP 401")
     tab.context.close()
+
+
+# --- with an abstention threshold (MNIST_API_ABSTAIN_THRESHOLD): "not a digit" ----------------
+
+
+@pytest.fixture(scope="module")
+def abstaining_server(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    env = {"MNIST_API_ABSTAIN_THRESHOLD": "0.9", "MNIST_API_LOG_LEVEL": "warning"}
+    with servers.running(tmp_path_factory.mktemp("abstaining"), env=env) as running:
+        yield running.url
+
+
+def test_page_shows_not_a_digit_with_the_reason(
+    browser: Any, abstaining_server: str, mnist: Any
+) -> None:
+    noise = np.zeros((28, 28), np.uint8)  # MNIST-style noise: the model is unsure of it
+    noise[4:24, 4:24] = np.random.default_rng(0).integers(0, 256, (20, 20))
+    answer = httpx.post(
+        f"{abstaining_server}/predict", files={"file": ("noise.png", png(noise), "image/png")}
+    ).json()
+    assert answer["digit"] is None
+    tab = browser.new_context().new_page()
+    tab.set_default_timeout(TIMEOUT_MS)
+    tab.goto(f"{abstaining_server}/")
+    tab.locator("#file").set_input_files(
+        {"name": "noise.png", "mimeType": "image/png", "buffer": png(noise)}
+    )
+    expect(tab.locator("#digit")).to_have_text("not a digit")
+    expect(tab.locator("#confidence")).to_have_text("too unsure")
+    expect(tab.locator("#summary")).to_contain_text(
+        f"The model sees no digit in noise.png: {answer['not_a_digit']['detail']}"
+    )
+    expect(tab.locator("#error")).to_be_hidden()
+    expect(tab.locator("#bars .bar.top")).to_have_count(0)
+    screenshot(tab, "not-a-digit.png")
+    tab.locator("#file").set_input_files(  # a digit after it is shown as a digit again
+        {"name": "mnist-0.png", "mimeType": "image/png", "buffer": png(mnist.x_test[0])}
+    )
+    expect_result(tab, int(mnist.y_test[0]))
+    assert "not-digit" not in (tab.locator("#digit").get_attribute("class") or "")
+    tab.context.close()

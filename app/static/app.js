@@ -32,6 +32,8 @@
   let generation = 0;
 
   const percent = (p) => `${(p * 100).toFixed(1)}%`;
+  // `not_a_digit.reason` of an answer whose `digit` is null.
+  const REASONS = { low_confidence: "too unsure", no_digit_shape: "no digit shape" };
 
   // A service run with MNIST_API_API_KEY answers 401: ask for the key once, keep it for this
   // tab only, and send it as X-API-Key from then on.
@@ -92,6 +94,7 @@
 
   function resetResult(summary) {
     digitEl.textContent = "";
+    digitEl.classList.remove("not-digit");
     confidenceEl.textContent = "";
     summaryEl.textContent = summary;
     seenImg.hidden = true;
@@ -103,11 +106,21 @@
 
   function showPrediction(result, source) {
     errorEl.hidden = true;
-    digitEl.textContent = String(result.digit);
-    confidenceEl.textContent = `${percent(result.confidence)} sure`;
-    summaryEl.textContent =
-      `The model reads ${result.digit} (${percent(result.confidence)} sure) in ${source}.`;
-    setBars(result.probabilities, result.digit);
+    const notADigit = result.digit === null && result.not_a_digit;
+    digitEl.classList.toggle("not-digit", Boolean(notADigit));
+    if (notADigit) {
+      const reason = notADigit.reason;
+      digitEl.textContent = "not a digit";
+      confidenceEl.textContent = REASONS[reason] || reason;
+      summaryEl.textContent = `The model sees no digit in ${source}: ${notADigit.detail}.`;
+      setBars(result.probabilities, -1);
+    } else {
+      digitEl.textContent = String(result.digit);
+      confidenceEl.textContent = `${percent(result.confidence)} sure`;
+      summaryEl.textContent =
+        `The model reads ${result.digit} (${percent(result.confidence)} sure) in ${source}.`;
+      setBars(result.probabilities, result.digit);
+    }
     if (result.image) {
       seenImg.src = `data:image/png;base64,${result.image}`;
       seenImg.alt = `The 28×28 image the model saw for ${source}`;
