@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from app.imaging.preprocessing import PreparedImage
+from app.imaging.pipeline import PreparedImage
 from app.inference.abstention import LOW_CONFIDENCE, NO_DIGIT_SHAPE, NotADigit, verdict
 from app.inference.model_file import ModelLoadError, abstention_threshold, read_info
 from app.settings import Settings

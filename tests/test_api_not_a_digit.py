@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.http.schemas import BatchPrediction, Prediction
-from app.imaging.preprocessing import PreparedImage
+from app.imaging.pipeline import PreparedImage
 from app.main import create_app
 from app.settings import Settings
 from tests.support import REPOSITORY, png

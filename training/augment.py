@@ -2,7 +2,7 @@
 
 Every geometric change goes through one `scipy.ndimage.map_coordinates` call (affine map plus an
 elastic field), stroke weight through grey dilation/erosion, and the result through the
-service's own `normalize_digit`, so training sees what serving produces.
+service's own pipeline (`prepare_pixels`), so training sees what serving produces.
 """
 
 from dataclasses import dataclass
@@ -12,8 +12,9 @@ from numpy.typing import NDArray
 from PIL import Image, ImageFilter
 from scipy import ndimage
 
+from app.imaging.errors import ImageError
+from app.imaging.pipeline import prepare_pixels
 from app.imaging.pixels import IMAGE_SIDE
-from app.imaging.preprocessing import ImageError, normalize_digit
 
 UPSCALE = 3  # digits are distorted at 3x MNIST's resolution: strokes stay smooth
 PAD = 6  # MNIST px of room around the digit for rotation, shear and growth
@@ -120,9 +121,8 @@ def _frame(
 def canonical(gray: NDArray[np.uint8]) -> NDArray[np.uint8] | None:
     """The service's normalisation of a gray upload; None where it finds no digit or fails."""
     try:
-        return normalize_digit(gray)
-    except (ImageError, IndexError, ValueError):
-        # IndexError: the crop of a very sparse image (a known bug of app/, fixed elsewhere).
+        return prepare_pixels(gray).pixels
+    except ImageError:
         return None
 
 

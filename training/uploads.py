@@ -12,7 +12,8 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageFilter
 
-from app.imaging.preprocessing import ImageError, prepare_image
+from app.imaging.errors import ImageError
+from app.imaging.pipeline import prepare_image
 from training.augment import Distortion, distort
 from training.typed import render
 

@@ -13,7 +13,7 @@ from starlette.types import Scope
 
 from app.http.forms import FormError
 from app.http.schemas import ErrorResponse
-from app.imaging.preprocessing import (
+from app.imaging.errors import (
     EmptyImage,
     ImageError,
     ImageTooLarge,

@@ -1,1 +1,1 @@
-"""Image reading, pure: upload bytes -> decoded image -> 28x28 uint8 -> float32 (784,)."""
+"""Image reading, pure, in one pass: header -> decode -> photo -> normalize -> pixels."""

@@ -20,9 +20,10 @@ from typing import TypeVar
 import anyio
 import anyio.to_thread
 
-from app.imaging.header import declared_pixels
-from app.imaging.png import FAST_MAX_SIDE, declared_png_pixels
-from app.imaging.preprocessing import ImageError, PreparedImage, prepare_image
+from app.imaging.errors import ImageError
+from app.imaging.header import Header, read_header
+from app.imaging.pipeline import PreparedImage, prepare_image
+from app.imaging.png import FAST_MAX_SIDE
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -33,17 +34,18 @@ INLINE_MAX_PIXELS = FAST_MAX_SIDE * FAST_MAX_SIDE
 HEAVY_PIXELS = 2_000_000
 
 
-def decodes_inline(data: bytes) -> bool:
+def decodes_inline(data: bytes, header: Header | None = None) -> bool:
     """True for an upload cheap enough to decode on the event loop: a small PNG of few pixels."""
     if len(data) > INLINE_MAX_BYTES:
         return False
-    pixels = declared_png_pixels(data)
-    return pixels is not None and pixels <= INLINE_MAX_PIXELS
+    header = header or read_header(data)
+    pixels = header.pixels
+    return header.format == "PNG" and pixels is not None and pixels <= INLINE_MAX_PIXELS
 
 
-def is_heavy(data: bytes) -> bool:
+def is_heavy(data: bytes, header: Header | None = None) -> bool:
     """True unless the upload's header declares at most HEAVY_PIXELS pixels."""
-    pixels = declared_pixels(data)
+    pixels = (header or read_header(data)).pixels
     return pixels is None or pixels > HEAVY_PIXELS
 
 
@@ -67,9 +69,10 @@ class Decoder:
 
     async def prepare(self, data: bytes, normalize: bool) -> PreparedImage:
         """One upload -> PreparedImage; ImageError (a 4xx) if it is not a usable image."""
-        if decodes_inline(data):
-            return self._prepare(data, normalize)
-        return await self.run(self._prepare, data, normalize, heavy=is_heavy(data))
+        header = read_header(data)
+        if decodes_inline(data, header):
+            return self._prepare(data, normalize, header)
+        return await self.run(self._prepare, data, normalize, header, heavy=is_heavy(data, header))
 
     async def prepare_all(
         self, payloads: list[bytes], normalize: bool
@@ -79,8 +82,8 @@ class Decoder:
         heavy = any(is_heavy(data) for data in payloads)
         return await self.run(self._prepare_all, payloads, normalize, heavy=heavy)
 
-    def _prepare(self, data: bytes, normalize: bool) -> PreparedImage:
-        return prepare_image(data, max_pixels=self.max_pixels, normalize=normalize)
+    def _prepare(self, data: bytes, normalize: bool, header: Header | None = None) -> PreparedImage:
+        return prepare_image(data, max_pixels=self.max_pixels, normalize=normalize, header=header)
 
     def _prepare_all(
         self, payloads: list[bytes], normalize: bool

@@ -1,7 +1,10 @@
 """The pixel contract shared by training and serving: 28x28 uint8 -> float32 784-vectors."""
 
+import io
+
 import numpy as np
 from numpy.typing import NDArray
+from PIL import Image
 
 IMAGE_SIDE = 28
 INPUT_SIZE = IMAGE_SIDE * IMAGE_SIDE
@@ -17,3 +20,10 @@ def to_model_input(images: NDArray[np.uint8]) -> NDArray[np.float32]:
         )
     flat = images.reshape(*images.shape[:-2], INPUT_SIZE)
     return flat.astype(np.float32) / np.float32(255.0)
+
+
+def encode_png(pixels: NDArray[np.uint8]) -> bytes:
+    """PNG bytes of a 2-D uint8 image (the 28x28 the model was given, for `include_image`)."""
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()

@@ -31,13 +31,6 @@ _IHDR = struct.Struct(">I4sII5s")  # length, type, width, height, (depth, colour
 _PLAIN_GRAY_8 = bytes((8, 0, 0, 0, 0))  # 8 bits, gray, deflate, adaptive filters, no interlace
 
 
-def declared_png_pixels(data: bytes) -> int | None:
-    """Width x height a PNG's header declares (nothing decoded); None if not a PNG."""
-    if data[:8] != PNG_SIGNATURE or data[12:16] != b"IHDR" or len(data) < 24:
-        return None
-    return int.from_bytes(data[16:20], "big") * int.from_bytes(data[20:24], "big")
-
-
 def small_gray_png(data: bytes, max_pixels: int) -> NDArray[np.uint8] | None:
     """The (height, width) pixels of a well-formed, non-interlaced 8-bit grayscale PNG of at
     most FAST_MAX_SIDE px a side and `max_pixels` pixels; None for any other bytes."""

@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from app.imaging.errors import ImageError
+from app.imaging.pipeline import prepare_image
 from app.imaging.pixels import IMAGE_SIDE, INPUT_SIZE
-from app.imaging.preprocessing import ImageError, prepare_image
 
 _LENGTH = struct.Struct("<I")
 HEADER_LENGTH = "Inference-Header-Content-Length"  # the JSON's size when binary data follows

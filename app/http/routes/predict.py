@@ -22,11 +22,9 @@ from app.http.schemas import (
 )
 from app.http.schemas import NotADigit as NotADigitAnswer
 from app.imaging.decoder import Decoder
-from app.imaging.preprocessing import (
-    ImageError,
-    PreparedImage,
-    encode_png,
-)
+from app.imaging.errors import ImageError
+from app.imaging.pipeline import PreparedImage
+from app.imaging.pixels import encode_png
 from app.inference.abstention import NotADigit
 from app.inference.layout import version_number
 from app.inference.model_file import ModelInfo

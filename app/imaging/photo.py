@@ -1,0 +1,256 @@
+"""Photo cleanup, pure: a decoded photo of paper -> the ink of the one digit on it, lines removed.
+
+The steps run on a working copy of at most WORK_SIDE px a side; only the digit's own box is then
+cut from the full-resolution image, so a small digit in a large photo keeps its detail.
+1. Light: the paper's brightness is estimated per channel at a coarse scale (a morphological
+   closing erases strokes, not shadows) and divided out; ink is how much darker than its paper a
+   pixel is, in the channel where it is darkest (ink of any colour on paper of any colour).
+2. Lines: thin, straight structures long against the image (ruling, grid, margin, box frames)
+   are found by openings with long line kernels and removed; where a stroke crossed one, the
+   gap is closed again.
+3. The digit: of the ink components left, the one digit-sized, digit-shaped, central and off
+   the border wins, with the fragments beside it (a 5's flag, a broken stroke).
+"""
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from app.imaging.errors import NoInk
+
+WORK_SIDE = 512  # working copy's longer side: where lines and components are found
+LIGHT_SIDE = 160  # the paper's light is estimated at this scale ...
+LIGHT_KERNEL = 1 / 3  # ... with a closing this wide (of the longer side): wider than any stroke
+MIN_DARKNESS = 40 / 255  # ink at least this much darker than its paper, or the image is blank
+DARK_PAPER, LIGHT_PAPER = 60, 140  # median gray levels of an image that is clearly one or other
+NOISE_MARGIN = 10  # gray levels of noise ignored when telling light ink from dark
+INK_SHARE = 0.3  # of the darkest ink: the threshold of the ink's mask ...
+LINE_SHARE = 0.12  # ... and of the mask lines are looked for in (printed lines can be faint)
+LINE_SPAN = 0.45  # a line is at least this long (of the image's side along it) ...
+LINE_THINNESS = 1 / 20  # ... and at most this thick for its length (a digit's strokes are not)
+MAX_TILT = 3  # px of drift a line may have per kernel length (a page photographed askew)
+MAX_ASPECT = 2.5  # a component wider than this times its height is not a digit
+FRAGMENT_REACH = 0.3  # other ink within this share of the digit's height belongs to it
+
+
+@dataclass(frozen=True)
+class Digit:
+    ink: NDArray[np.float32]  # 2-D, in [0, 1], 0 where there is no ink: the digit's own box
+    refusal: str | None  # why nothing on the photo looks like a digit; None when something does
+
+
+def digit_ink(image: NDArray[np.uint8]) -> Digit:
+    """(H, W) gray or (H, W, 3) RGB uint8 photo -> the chosen digit's ink; NoInk if blank."""
+    height, width = image.shape[:2]
+    scale = min(1.0, WORK_SIDE / max(height, width))
+    work = _resized(image, scale)
+    if _light_ink(_luminance(work)):  # light ink on dark paper: measure it as dark ink on light
+        image, work = 255 - image, 255 - work
+    light = _light(work)
+    darkness = _darkness(work, light)
+    smooth = cv2.GaussianBlur(darkness, (3, 3), 0)  # the masks are found on it: sensor noise
+    peak = float(smooth.max())
+    if peak < MIN_DARKNESS:
+        raise NoInk(
+            f"no digit found: the image is blank (ink contrast {peak * 255:.0f} of 255, "
+            f"at least {MIN_DARKNESS * 255:.0f} needed)"
+        )
+    mask = (smooth >= INK_SHARE * peak).astype(np.uint8)
+    lines = _lines((smooth >= LINE_SHARE * peak).astype(np.uint8)) & mask
+    cleaned = _repaired(mask & ~lines, lines)
+    chosen, box, refusal = _choose(cleaned, darkness)
+    return Digit(_full_resolution(image, light, chosen, box, scale), refusal)
+
+
+def _resized(image: NDArray[np.uint8], scale: float) -> NDArray[np.uint8]:
+    if scale >= 1.0:
+        return image
+    size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+def _luminance(image: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+
+
+def _light_ink(gray: NDArray[np.uint8]) -> bool:
+    """True when the ink is lighter than its paper. Paper covers most of the image: a dark or a
+    light image says which at once. Between the two (a shadow over half the page), the local
+    median (the paper of that neighbourhood) decides: more must stand out above it than below,
+    by more than sensor noise."""
+    coarse, kernel = _coarse(gray)
+    level = float(np.median(coarse))
+    if not DARK_PAPER <= level <= LIGHT_PAPER:
+        return level < DARK_PAPER
+    difference = coarse.astype(np.int32) - cv2.medianBlur(coarse, kernel.shape[0])
+    light = int(np.clip(difference - NOISE_MARGIN, 0, None).sum())
+    dark = int(np.clip(-difference - NOISE_MARGIN, 0, None).sum())
+    return light > dark
+
+
+def _coarse(work: NDArray[np.uint8]) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
+    """The image at LIGHT_SIDE, median-filtered (else a closing finds the noise's peaks), and
+    a square kernel LIGHT_KERNEL of its side."""
+    coarse = _resized(work, min(1.0, LIGHT_SIDE / max(work.shape[:2])))
+    coarse = cv2.medianBlur(coarse, 3)
+    side = max(3, round(LIGHT_KERNEL * max(coarse.shape[:2])) | 1)
+    return coarse, cv2.getStructuringElement(cv2.MORPH_RECT, (side, side))
+
+
+def _light(work: NDArray[np.uint8]) -> NDArray[np.float32]:
+    """The paper's brightness under each pixel, per channel, at least 1."""
+    height, width = work.shape[:2]
+    coarse, kernel = _coarse(work)
+    paper = cv2.morphologyEx(coarse, cv2.MORPH_CLOSE, kernel, borderType=cv2.BORDER_REPLICATE)
+    paper = cv2.blur(paper, (3, 3))
+    if coarse.shape[:2] != (height, width):
+        paper = cv2.resize(paper, (width, height), interpolation=cv2.INTER_LINEAR)
+    return np.maximum(paper.astype(np.float32), 1.0)
+
+
+def _darkness(image: NDArray[np.uint8], light: NDArray[np.float32]) -> NDArray[np.float32]:
+    """1 - pixel / paper, in the channel where it is darkest, clipped to [0, 1]."""
+    ratio = image.astype(np.float32) / light
+    if ratio.ndim == 3:
+        ratio = ratio.min(axis=2)
+    return np.clip(1.0 - ratio, 0.0, 1.0)
+
+
+def _lines(mask: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """The mask's ruled, grid, margin and frame lines: long thin straight structures that run
+    from border to border, or meet a line across at both ends (a box). A digit's straight
+    stroke does neither, however long and thin."""
+    across = [_candidates(mask, along_x) for along_x in (1, 0)]
+    found = np.zeros_like(mask)
+    for (labels, boxes), (other, _), along_x in zip(across, reversed(across), (1, 0), strict=True):
+        reach = cv2.dilate((other > 0).astype(np.uint8), np.ones((9, 9), np.uint8))
+        keep = [False] + [_anchored(box, reach, along_x) for box in boxes]
+        found |= np.asarray(keep)[labels].astype(np.uint8)
+    if found.any():  # the anti-aliased rim of a line is line too
+        found = cv2.dilate(found, np.ones((3, 3), np.uint8)) & mask
+    return found
+
+
+def _candidates(
+    mask: NDArray[np.uint8], along_x: int
+) -> tuple[NDArray[np.int32], list[tuple[int, int, int, int]]]:
+    """Labels of the thin straight runs at least LINE_SPAN of the side long, and their boxes;
+    labels of runs that are not candidates are 0."""
+    span = mask.shape[1] if along_x else mask.shape[0]
+    length = max(9, round(LINE_SPAN * span))
+    if length >= span:
+        return np.zeros(mask.shape, np.int32), []
+    # Bridged along (JPEG and faint print break a line) and thickened across (a line that
+    # drifts by a few px still holds a full run) before the opening.
+    thick = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, _line_kernel(5, along_x))
+    thick = cv2.dilate(thick, _line_kernel(MAX_TILT, 1 - along_x))
+    runs = cv2.morphologyEx(thick, cv2.MORPH_OPEN, _line_kernel(length, along_x)) & mask
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(runs, connectivity=8)
+    extent = stats[1:, cv2.CC_STAT_WIDTH if along_x else cv2.CC_STAT_HEIGHT]
+    thin = stats[1:, cv2.CC_STAT_AREA] <= extent * (extent * LINE_THINNESS + 1)
+    keep = np.concatenate([[False], thin & (extent >= length)])
+    relabel = np.zeros(count, np.int32)
+    relabel[keep] = np.arange(1, int(keep.sum()) + 1)
+    boxes = [tuple(int(v) for v in stats[index, :4]) for index in np.flatnonzero(keep)]
+    return relabel[labels], boxes  # type: ignore[return-value]
+
+
+def _anchored(box: tuple[int, int, int, int], across: NDArray[np.uint8], along_x: int) -> bool:
+    """True when a candidate run spans the image, or meets a run across at both of its ends."""
+    x, y, w, h = box
+    height, width = across.shape
+    if along_x:
+        if x <= 0.03 * width and x + w >= 0.97 * width:
+            return True
+        return bool(
+            across[y : y + h, x : x + 3].any() and across[y : y + h, x + w - 3 : x + w].any()
+        )
+    if y <= 0.03 * height and y + h >= 0.97 * height:
+        return True
+    return bool(across[y : y + 3, x : x + w].any() and across[y + h - 3 : y + h, x : x + w].any())
+
+
+def _line_kernel(length: int, along_x: int) -> NDArray[np.uint8]:
+    return np.ones((1, length) if along_x else (length, 1), np.uint8)
+
+
+def _repaired(cleaned: NDArray[np.uint8], lines: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """Where a stroke crossed a removed line, the line's pixels between its two ends return."""
+    if not lines.any():
+        return cleaned
+    closed = cv2.morphologyEx(cleaned, cv2.MORPH_CLOSE, np.ones((9, 1), np.uint8))
+    closed |= cv2.morphologyEx(cleaned, cv2.MORPH_CLOSE, np.ones((1, 9), np.uint8))
+    return cleaned | (closed & lines)
+
+
+def _choose(
+    mask: NDArray[np.uint8], darkness: NDArray[np.float32]
+) -> tuple[NDArray[np.uint8], tuple[int, int, int, int], str | None]:
+    """The digit's mask and box (x, y, w, h) at working scale, and a refusal reason or None."""
+    height, width = mask.shape
+    reach = max(1, round(0.01 * max(height, width)))
+    joined = cv2.dilate(mask, np.ones((2 * reach + 1, 2 * reach + 1), np.uint8))
+    count, labels, stats, centroids = cv2.connectedComponentsWithStats(joined, connectivity=8)
+    if count <= 1:
+        raise NoInk("no digit found: nothing but ruled lines or frames is on the image")
+    mass = np.bincount(labels.ravel(), weights=(darkness * mask).ravel(), minlength=count)[1:]
+    x, y, w, h = (stats[1:, index] for index in range(4))
+    offset = np.hypot(
+        (centroids[1:, 0] - width / 2) / width, (centroids[1:, 1] - height / 2) / height
+    )
+    border = (x <= 0) | (y <= 0) | (x + w >= width) | (y + h >= height)
+    shaped = (w <= MAX_ASPECT * h) & (h >= 0.02 * height)
+    score = mass * np.exp(-3 * offset) * np.where(border, 0.25, 1.0) * np.where(shaped, 1, 0.1)
+    best = int(np.argmax(score))
+    refusal = None
+    if not shaped[best]:
+        refusal = (
+            f"no ink on the image is shaped like a digit (the largest mark is "
+            f"{int(w[best])}x{int(h[best])} px at the working scale)"
+        )
+    grow = FRAGMENT_REACH * h[best]
+    near = (
+        (x <= x[best] + w[best] + grow)
+        & (x + w >= x[best] - grow)
+        & (y <= y[best] + h[best] + grow)
+        & (y + h >= y[best] - grow)
+        & ~border
+        & (mass >= 0.05 * mass[best])
+    )
+    near[best] = True
+    chosen = np.concatenate([[False], near])[labels]
+    chosen_mask = (chosen & (cv2.dilate(mask, np.ones((3, 3), np.uint8)) > 0)).astype(np.uint8)
+    ys, xs = np.nonzero(chosen_mask & mask)
+    if not len(ys):
+        raise NoInk("no digit found: no ink is left once lines and frames are removed")
+    box = (int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1))
+    return chosen_mask, box, refusal
+
+
+def _full_resolution(
+    image: NDArray[np.uint8],
+    light: NDArray[np.float32],
+    chosen: NDArray[np.uint8],
+    box: tuple[int, int, int, int],
+    scale: float,
+) -> NDArray[np.float32]:
+    """The digit's box cut from the full-resolution image, as ink, only where the mask has it."""
+    x, y, w, h = box
+    margin = 1
+    x0, y0 = max(0, x - margin), max(0, y - margin)
+    x1, y1 = min(chosen.shape[1], x + w + margin), min(chosen.shape[0], y + h + margin)
+    if scale >= 1.0:
+        crop = image[y0:y1, x0:x1]
+        return _darkness(crop, light[y0:y1, x0:x1]) * chosen[y0:y1, x0:x1]
+    full_h, full_w = image.shape[:2]
+    fx0, fy0 = int(x0 / scale), int(y0 / scale)
+    fx1, fy1 = min(full_w, int(np.ceil(x1 / scale))), min(full_h, int(np.ceil(y1 / scale)))
+    size = (fx1 - fx0, fy1 - fy0)
+    crop = image[fy0:fy1, fx0:fx1]
+    light_crop = cv2.resize(light[y0:y1, x0:x1], size, interpolation=cv2.INTER_LINEAR)
+    mask = cv2.resize(chosen[y0:y1, x0:x1].astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
+    if light_crop.ndim == 2 and crop.ndim == 3:
+        light_crop = light_crop[..., None]
+    return _darkness(crop, light_crop) * np.clip(mask * 2.0, 0.0, 1.0)
