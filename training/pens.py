@@ -1,18 +1,22 @@
-"""Pens on paper: ink colours, stroke weights and textures, and one ink patch written on a page.
+"""Pens on paper: ink colours, stroke weights and textures, one ink patch written on a page.
 
 Ink (float32, 1 = ink) is cropped to its strokes and brought to a standard height, where the
 pen's weight is changed (grey dilation or erosion), then scaled to its size on the page, turned
 with the paper and given crisp edges. Inks multiply the paper, as real ink does.
 Training draws black, blue ballpoint, pencil, red, green or purple; held-out draws add teal and
-brown (training.photos).
+brown (training.photos). Font glyphs are ink too (`glyph`).
 """
+
+from functools import cache
+from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
 from training.camera import angle_at
+from training.fonts import load_font
 from training.paper import Colour, Page
 
 INKS: dict[bool, tuple[Colour, ...]] = {
@@ -28,6 +32,22 @@ WEIGHTS = {
 }
 PENCIL = 2  # the index of pencil grey: paler, grainy
 STANDARD = 64  # px: the height at which a pen's weight is changed
+
+
+def glyph(font: ImageFont.FreeTypeFont, text: str, bold: int = 0) -> NDArray[np.float32]:
+    """`text` in `font` (strokes `bold` px heavier) as float32 ink with a 4 px margin."""
+    left, top, right, bottom = (int(v) for v in font.getbbox(text, stroke_width=bold))
+    image = Image.new("L", (right - left + 8, bottom - top + 8), 0)
+    ImageDraw.Draw(image).text(
+        (4 - left, 4 - top), text, fill=255, font=font, stroke_width=bold, stroke_fill=255
+    )
+    return np.asarray(image, dtype=np.float32) / np.float32(255)
+
+
+@cache
+def glyph_font(face: Path | None, size: int) -> ImageFont.FreeTypeFont:
+    """A face at `size` px, cached: callers draw sizes from a few dozen values."""
+    return load_font(face, size)
 
 
 def tight(ink: NDArray[np.float32], level: float = 0.1) -> NDArray[np.float32]:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from app.imaging.errors import ImageError
 from app.imaging.pipeline import prepare_image
@@ -26,7 +26,7 @@ from training.augment import Distortion, distort
 from training.camera import camera, develop, encode, light, turned
 from training.fonts import load_font
 from training.paper import SUPERSAMPLE, Colour, Page, boxes, grid, margin, paper_colour, ruled
-from training.pens import write
+from training.pens import glyph, write
 
 KINDS = ("ruled", "boxed", "shadow", "small", "grid", "sticky")
 MAX_PIXELS = 16_000_000  # the service's default limit
@@ -209,14 +209,8 @@ def font_ink(
     size = int(rng.integers(7, 14)) * 8  # a few sizes, so the cache of fonts stays small
     if (face, size) not in cache:
         cache[face, size] = load_font(face, size)
-    font = cache[face, size]
     bold = int(rng.integers(1, size // 24 + 1)) if rng.random() < 0.3 else 0
-    left, top, right, bottom = font.getbbox(str(digit), stroke_width=bold)
-    image = Image.new("L", (right - left + 8, bottom - top + 8), 0)
-    ImageDraw.Draw(image).text(
-        (4 - left, 4 - top), str(digit), fill=255, font=font, stroke_width=bold, stroke_fill=255
-    )
-    return np.asarray(image, dtype=np.float32) / np.float32(255)
+    return glyph(cache[face, size], str(digit), bold)
 
 
 def photo_chunk(
