@@ -75,6 +75,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=defaults.typed_share,
         help="robust: typed digits per training digit (default: %(default)s)",
     )
+    for flag, help_text in (
+        ("--photo-share", "phone photos of paper per training digit"),
+        ("--outlier-share", "images that are not digits (Outlier Exposure) per training digit"),
+    ):
+        parser.add_argument(
+            flag,
+            type=float,
+            default=getattr(defaults, flag[2:].replace("-", "_")),
+            help=f"robust: {help_text} (default: %(default)s)",
+        )
     parser.add_argument("--eval-samples", type=int, metavar="N", help=EVAL_HELP)
     parser.add_argument("--name", default=defaults.name, help="model name (default: %(default)s)")
     parser.add_argument(
@@ -142,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         version=args.version,
         copies=args.copies,
         typed_share=args.typed_share,
+        photo_share=args.photo_share,
+        outlier_share=args.outlier_share,
         eval_samples=args.eval_samples,
     )
     from training.train import run, run_into_repository

@@ -2,7 +2,8 @@
 
 Two recipes train the same network: `tutorial` is the seed Keras tutorial exactly (plain MNIST,
 the last 10 % held out for validation); `robust` (the default) adds distorted copies of the
-digits and typed digits, all canonicalised by the service's own normalisation.
+digits, typed digits and phone photos of digits on paper, all through the service's own imaging,
+and images that are not digits, taught to be uncertain (Outlier Exposure).
 """
 
 from dataclasses import dataclass
@@ -22,6 +23,11 @@ class TrainConfig:
     version: str = "1"
     copies: int = 2  # robust: distorted copies of each MNIST training digit
     typed_share: float = 0.6  # robust: typed digits per MNIST training digit
+    photo_share: float = 0.5  # robust: phone photos of paper per MNIST training digit ...
+    font_photo_share: float = 0.1  # ... and of font digits, per MNIST training digit
+    outlier_share: float = 0.3  # robust: images that are not digits, per MNIST training digit
+    outlier_weight: float = 0.5  # Outlier Exposure's lambda: their loss against uniform
+    false_refusal: float = 0.003  # calibration: held-out MNIST digits below the threshold
     eval_samples: int | None = None  # most images per kind of upload evaluated (None: all)
 
     def __post_init__(self) -> None:

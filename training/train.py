@@ -10,12 +10,15 @@ from pathlib import Path
 
 import keras
 import numpy as np
+from numpy.typing import NDArray
 
-from app.inference.model_file import LITERT_CARD_KEY, card_path
+from app.imaging.pixels import NUM_CLASSES, to_model_input
+from app.inference.model_file import ABSTENTION_CARD_KEY, LITERT_CARD_KEY, card_path
+from training.abstention import calibrate
 from training.card import model_card
 from training.config import TrainConfig
 from training.data import Mnist, prepare
-from training.dataset import TrainingSet, build, split
+from training.dataset import TrainingSet, build, held_out_outliers, split
 from training.evaluation import build_suite, evaluate_suite
 from training.export import export
 from training.model import build_model, compile_model
@@ -35,6 +38,8 @@ __all__ = [
     "save_model",
 ]
 LEARNING_RATE = 1e-3  # Adam's default, where the robust recipe's cosine decay starts
+CALIBRATION_SEED = 20261203  # calibration outliers; training and evaluation use other seeds
+CALIBRATION_OUTLIERS = 3000
 
 
 def training_set(data: Mnist, config: TrainConfig) -> TrainingSet | None:
@@ -66,7 +71,7 @@ def fit(
         )
     else:
         _, _, x_val, y_val = split(data.x_train, data.y_train, config.validation_split)
-        x_train, y_train = prepare(images.x, images.y)
+        x_train, y_train, weights = with_outliers(images, config.outlier_weight)
         steps = math.ceil(len(x_train) / config.batch_size) * config.epochs
         schedule = keras.optimizers.schedules.CosineDecay(LEARNING_RATE, steps)
         model = compile_model(build_model(), learning_rate=schedule)
@@ -75,11 +80,42 @@ def fit(
             y_train,
             batch_size=config.batch_size,
             epochs=config.epochs,
+            sample_weight=weights,
             validation_data=prepare(x_val, y_val) if len(x_val) else None,
             shuffle=True,
             verbose=verbose,
         )
     return model, {key: [float(v) for v in values] for key, values in history.history.items()}
+
+
+def with_outliers(
+    images: TrainingSet, weight: float
+) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]:
+    """Inputs, targets and sample weights: digits one-hot at weight 1, outliers (Outlier
+    Exposure, Hendrycks et al. 2019) the uniform distribution at `weight`: cross-entropy
+    against uniform pushes their softmax towards 1/10 each."""
+    x_digits, y_digits = prepare(images.x, images.y)
+    x_out = to_model_input(images.outliers)
+    y_out = np.full((len(x_out), NUM_CLASSES), 1.0 / NUM_CLASSES, np.float32)
+    weights = np.concatenate(
+        [np.ones(len(x_digits), np.float32), np.full(len(x_out), weight, np.float32)]
+    )
+    return np.concatenate([x_digits, x_out]), np.concatenate([y_digits, y_out]), weights
+
+
+def calibration(model: keras.Model, data: Mnist, config: TrainConfig) -> dict[str, object]:
+    """The card's abstention record: threshold from the held-out MNIST validation digits,
+    checked against held-out outliers drawn with calibration seeds (not evaluation's)."""
+    _, _, x_val, _ = split(data.x_train, data.y_train, config.validation_split)
+    outliers = held_out_outliers(CALIBRATION_OUTLIERS, CALIBRATION_SEED)
+    digits = model.predict(to_model_input(x_val), batch_size=1024, verbose=0)
+    outlying = model.predict(to_model_input(outliers), batch_size=1024, verbose=0)
+    described = {
+        "digits": f"MNIST validation split ({len(x_val)} digits, never trained on)",
+        "outliers": f"{len(outliers)} held-out outliers of every kind (held-out fonts and "
+        "generators, calibration seeds)",
+    }
+    return calibrate(digits, outlying, config.false_refusal, described)
 
 
 def evaluate(model: keras.Model, data: Mnist) -> Evaluation:
@@ -134,6 +170,9 @@ def run(
     model_file = out_dir / (filename or f"{config.name}.keras")
     save_model(model, model_file)
     card = model_card(config, data, evaluation, kinds, history, seconds, model_file, images)
+    if images is not None and len(images.outliers):
+        card[ABSTENTION_CARD_KEY] = calibration(model, data, config)
+        logger.info("abstention: %s", card[ABSTENTION_CARD_KEY])
     card_path(model_file).write_text(json.dumps(card, indent=2) + "\n")
     pixels, _ = prepare(data.x_test, data.y_test)
     card[LITERT_CARD_KEY] = export(model_file, pixels, f"MNIST test ({data.source})")
