@@ -193,7 +193,7 @@ def _evaluate(paths: list[Path], data: Mnist, samples: int | None) -> int:
         print(f"correct: {result.correct}")
         print(f"incorrect: {result.incorrect}")
         print(f"test loss: {result.loss:.4f}")
-        columns[str(file)] = evaluate_suite(model, suite)
+        columns[str(file)] = evaluate_suite(model, suite, _threshold(file))
     print()
     print(table(columns))
     return 0
@@ -224,3 +224,11 @@ def _export(paths: list[Path], data: Mnist) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _threshold(model_file: Path) -> float | None:
+    """The abstention threshold the model's card records (None: it has none)."""
+    from app.inference.model_file import ABSTENTION_CARD_KEY, read_card
+
+    record = read_card(model_file).get(ABSTENTION_CARD_KEY)
+    return float(record["threshold"]) if isinstance(record, dict) else None

@@ -103,6 +103,10 @@ def evaluation_section(kinds: dict[str, KindResult]) -> dict[str, object]:
         }
         if result.per_family:
             entry["per_family"] = {k: round(v, 6) for k, v in result.per_family.items()}
+        entry["refused"] = result.refused
+        if result.outlier:
+            entry |= {"outlier": True, "confident": result.confident, "auroc": result.auroc}
+            del entry["confusion_matrix"]
         section[name] = entry
     return section
 

@@ -33,7 +33,7 @@ def write_report(
     _confusion_matrix(np.asarray(evaluation.confusion_matrix), paths[1])
     _misclassified(data, evaluation.predictions, paths[2])
     if kinds:
-        others = [result for kind, result in kinds.items() if kind != "mnist"]
+        others = [r for kind, r in kinds.items() if kind != "mnist" and not r.outlier]
         paths.append(folder / UPLOAD_FILES[0])
         total = np.sum([result.confusion_matrix for result in others], axis=0)
         names = ", ".join(result.kind for result in others)

@@ -26,6 +26,10 @@ class KindResult:
     correct: int
     confusion_matrix: list[list[int]]  # rows: true digit, columns: predicted digit
     per_family: dict[str, float] | None = None  # typed kinds: accuracy per held-out font family
+    refused: int = 0  # answered "not a digit" (or refused by the service)
+    outlier: bool = False  # not digits: `correct` counts the refused ones
+    confident: int = 0  # outliers answered with a digit at probability >= 0.9
+    auroc: float | None = None  # outliers: telling MNIST test digits from them by the score
 
     @property
     def accuracy(self) -> float:

@@ -166,13 +166,17 @@ def run(
         evaluation.incorrect,
         evaluation.loss,
     )
-    kinds = evaluate_suite(model, build_suite(data, config.eval_samples))
+    abstention = (
+        calibration(model, data, config) if images is not None and len(images.outliers) else None
+    )
+    threshold = abstention["threshold"] if abstention else None
+    kinds = evaluate_suite(model, build_suite(data, config.eval_samples), threshold)
     model_file = out_dir / (filename or f"{config.name}.keras")
     save_model(model, model_file)
     card = model_card(config, data, evaluation, kinds, history, seconds, model_file, images)
-    if images is not None and len(images.outliers):
-        card[ABSTENTION_CARD_KEY] = calibration(model, data, config)
-        logger.info("abstention: %s", card[ABSTENTION_CARD_KEY])
+    if abstention:
+        card[ABSTENTION_CARD_KEY] = abstention
+        logger.info("abstention: %s", abstention)
     card_path(model_file).write_text(json.dumps(card, indent=2) + "\n")
     pixels, _ = prepare(data.x_test, data.y_test)
     card[LITERT_CARD_KEY] = export(model_file, pixels, f"MNIST test ({data.source})")

@@ -28,11 +28,16 @@ DARK_PAPER, LIGHT_PAPER = 60, 140  # median gray levels of an image that is clea
 NOISE_MARGIN = 10  # gray levels of noise ignored when telling light ink from dark
 INK_SHARE = 0.3  # of the darkest ink: the threshold of the ink's mask ...
 LINE_SHARE = 0.12  # ... and of the mask lines are looked for in (printed lines can be faint)
-LINE_SPAN = 0.45  # a line is at least this long (of the image's side along it) ...
-LINE_THINNESS = 1 / 20  # ... and at most this thick for its length (a digit's strokes are not)
-MAX_TILT = 3  # px of drift a line may have per kernel length (a page photographed askew)
+LINE_SPAN = 0.3  # a line is at least this long (of the image's side along it) ...
+MAX_DEGREES = 6  # ... and this close to horizontal or vertical (a page photographed askew)
+LINE_PIECE = 0.08  # lines are found as straight runs this long (of the side), joined ...
+LINE_GAP = 0.03  # ... over gaps this long (of the side)
+MIN_PAGE_SIDE = 64  # images smaller than this are not photos of paper: no lines are looked for
+LINE_WIDTH = 5  # px at the working scale removed along a line found (print is 1-4 px wide)
+MAX_TILT = 3  # px of drift a straight run may have (the pieces are short)
 MAX_ASPECT = 2.5  # a component wider than this times its height is not a digit
-FRAGMENT_REACH = 0.3  # other ink within this share of the digit's height belongs to it
+FRAGMENT_REACH = 0.2  # other ink within this share of the digit's height belongs to it ...
+FRAGMENT_MASS = 0.1  # ... if it has this share of the digit's ink
 
 
 @dataclass(frozen=True)
@@ -57,8 +62,13 @@ def digit_ink(image: NDArray[np.uint8]) -> Digit:
             f"no digit found: the image is blank (ink contrast {peak * 255:.0f} of 255, "
             f"at least {MIN_DARKNESS * 255:.0f} needed)"
         )
+    lines = _lines((smooth >= LINE_SHARE * peak).astype(np.uint8))
+    if lines.any():  # the ink's threshold is set by the darkest ink off the lines: a black
+        # frame must not hide a pencil digit
+        off_lines = np.where(lines > 0, np.float32(0.0), smooth)
+        peak = max(float(off_lines.max()), MIN_DARKNESS)
     mask = (smooth >= INK_SHARE * peak).astype(np.uint8)
-    lines = _lines((smooth >= LINE_SHARE * peak).astype(np.uint8)) & mask
+    lines &= mask
     cleaned = _repaired(mask & ~lines, lines)
     chosen, box, refusal = _choose(cleaned, darkness)
     return Digit(_full_resolution(image, light, chosen, box, scale), refusal)
@@ -119,57 +129,60 @@ def _darkness(image: NDArray[np.uint8], light: NDArray[np.float32]) -> NDArray[n
 
 
 def _lines(mask: NDArray[np.uint8]) -> NDArray[np.uint8]:
-    """The mask's ruled, grid, margin and frame lines: long thin straight structures that run
-    from border to border, or meet a line across at both ends (a box). A digit's straight
-    stroke does neither, however long and thin."""
-    across = [_candidates(mask, along_x) for along_x in (1, 0)]
-    found = np.zeros_like(mask)
-    for (labels, boxes), (other, _), along_x in zip(across, reversed(across), (1, 0), strict=True):
-        reach = cv2.dilate((other > 0).astype(np.uint8), np.ones((9, 9), np.uint8))
-        keep = [False] + [_anchored(box, reach, along_x) for box in boxes]
-        found |= np.asarray(keep)[labels].astype(np.uint8)
-    if found.any():  # the anti-aliased rim of a line is line too
-        found = cv2.dilate(found, np.ones((3, 3), np.uint8)) & mask
-    return found
+    """The mask's ruled, grid, margin and frame lines: long straight structures, up to
+    MAX_DEGREES off the horizontal or vertical, whose two ends each run off the image or meet a
+    line across (a box's corner). A digit's straight stroke ends free, however long."""
+    height, width = mask.shape
+    lines = np.zeros_like(mask)
+    if min(height, width) < MIN_PAGE_SIDE:
+        return lines
+    found = [_segments(mask, along_x) for along_x in (1, 0)]
+    reach = max(3.0, 0.02 * max(height, width))
+    for segments, across, along_x in ((found[0], found[1], 1), (found[1], found[0], 0)):
+        span = width if along_x else height
+        for segment in segments:
+            ends = sorted((segment[0:2], segment[2:4]), key=lambda p: p[1 - along_x])
+            at_border = (ends[0][1 - along_x] <= 0.03 * span, ends[1][1 - along_x] >= 0.97 * span)
+            if all(edge or _meets(end, across, reach) for edge, end in zip(at_border, ends)):
+                cv2.line(lines, ends[0], ends[1], 1, LINE_WIDTH)
+    return lines & mask
 
 
-def _candidates(
-    mask: NDArray[np.uint8], along_x: int
-) -> tuple[NDArray[np.int32], list[tuple[int, int, int, int]]]:
-    """Labels of the thin straight runs at least LINE_SPAN of the side long, and their boxes;
-    labels of runs that are not candidates are 0."""
+def _segments(mask: NDArray[np.uint8], along_x: int) -> list[tuple[int, int, int, int]]:
+    """Straight segments at least LINE_SPAN of the side long along one direction: pieces of
+    straight run (an opening with a short line kernel) joined by a probabilistic Hough
+    transform, so a line askew or broken by JPEG and faint print is still one line."""
     span = mask.shape[1] if along_x else mask.shape[0]
-    length = max(9, round(LINE_SPAN * span))
-    if length >= span:
-        return np.zeros(mask.shape, np.int32), []
-    # Bridged along (JPEG and faint print break a line) and thickened across (a line that
-    # drifts by a few px still holds a full run) before the opening.
-    thick = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, _line_kernel(5, along_x))
-    thick = cv2.dilate(thick, _line_kernel(MAX_TILT, 1 - along_x))
-    runs = cv2.morphologyEx(thick, cv2.MORPH_OPEN, _line_kernel(length, along_x)) & mask
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(runs, connectivity=8)
-    extent = stats[1:, cv2.CC_STAT_WIDTH if along_x else cv2.CC_STAT_HEIGHT]
-    thin = stats[1:, cv2.CC_STAT_AREA] <= extent * (extent * LINE_THINNESS + 1)
-    keep = np.concatenate([[False], thin & (extent >= length)])
-    relabel = np.zeros(count, np.int32)
-    relabel[keep] = np.arange(1, int(keep.sum()) + 1)
-    boxes = [tuple(int(v) for v in stats[index, :4]) for index in np.flatnonzero(keep)]
-    return relabel[labels], boxes  # type: ignore[return-value]
+    piece = max(7, round(LINE_PIECE * span))
+    thick = cv2.dilate(mask, _line_kernel(MAX_TILT, 1 - along_x))
+    runs = cv2.morphologyEx(thick, cv2.MORPH_OPEN, _line_kernel(piece, along_x)) & mask
+    found = cv2.HoughLinesP(
+        runs,
+        rho=1,
+        theta=np.pi / 180,
+        threshold=piece,
+        minLineLength=LINE_SPAN * span,
+        maxLineGap=max(5, round(LINE_GAP * span)),
+    )
+    if found is None:
+        return []
+    segments = []
+    for x1, y1, x2, y2 in found[:, 0].tolist():
+        degrees = np.degrees(np.arctan2(abs(y2 - y1), abs(x2 - x1)))
+        if (degrees if along_x else 90 - degrees) <= MAX_DEGREES:
+            segments.append((x1, y1, x2, y2))
+    return segments
 
 
-def _anchored(box: tuple[int, int, int, int], across: NDArray[np.uint8], along_x: int) -> bool:
-    """True when a candidate run spans the image, or meets a run across at both of its ends."""
-    x, y, w, h = box
-    height, width = across.shape
-    if along_x:
-        if x <= 0.03 * width and x + w >= 0.97 * width:
+def _meets(point: tuple[int, int], segments: list[tuple[int, int, int, int]], reach: float) -> bool:
+    """True when `point` lies within `reach` px of one of the segments."""
+    px, py = point
+    for x1, y1, x2, y2 in segments:
+        dx, dy = x2 - x1, y2 - y1
+        t = np.clip(((px - x1) * dx + (py - y1) * dy) / max(dx * dx + dy * dy, 1), 0.0, 1.0)
+        if np.hypot(px - (x1 + t * dx), py - (y1 + t * dy)) <= reach:
             return True
-        return bool(
-            across[y : y + h, x : x + 3].any() and across[y : y + h, x + w - 3 : x + w].any()
-        )
-    if y <= 0.03 * height and y + h >= 0.97 * height:
-        return True
-    return bool(across[y : y + 3, x : x + w].any() and across[y + h - 3 : y + h, x : x + w].any())
+    return False
 
 
 def _line_kernel(length: int, along_x: int) -> NDArray[np.uint8]:
@@ -217,7 +230,7 @@ def _choose(
         & (y <= y[best] + h[best] + grow)
         & (y + h >= y[best] - grow)
         & ~border
-        & (mass >= 0.05 * mass[best])
+        & (mass >= FRAGMENT_MASS * mass[best])
     )
     near[best] = True
     chosen = np.concatenate([[False], near])[labels]
