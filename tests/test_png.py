@@ -1,6 +1,6 @@
-"""app.imaging.png: the size a PNG header declares, and the libspng fast path: Pillow's exact
-pixels for the small plain gray PNGs it takes, None for every other file
-(which Pillow then decodes)."""
+"""app.imaging.png: the libspng fast path: Pillow's exact pixels for the small plain gray PNGs
+it takes, None for every other file (which Pillow then decodes). What a PNG's header declares is
+app.imaging.header's (tests/test_header.py)."""
 
 import io
 import struct
@@ -16,9 +16,9 @@ from numpy.typing import NDArray
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from app.imaging import preprocessing
-from app.imaging.png import FAST_MAX_SIDE, PNG_SIGNATURE, declared_png_pixels, small_gray_png
-from app.imaging.preprocessing import prepare_image
+from app.imaging import decode as decode_module
+from app.imaging.pipeline import prepare_image
+from app.imaging.png import FAST_MAX_SIDE, PNG_SIGNATURE, small_gray_png
 from tests.support import encode, png
 from training.data import Mnist
 
@@ -283,7 +283,7 @@ def test_small_gray_png_refuses_non_png(data: bytes) -> None:
         ((FAST_MAX_SIDE, 1), True),
         ((1, FAST_MAX_SIDE), True),
         ((FAST_MAX_SIDE + 1, 1), False),
-        ((2048, 8), False),  # few pixels, but the Pillow path shrinks sides of 2048 px and over
+        ((2048, 8), False),  # few pixels, but a side far over FAST_MAX_SIDE
         ((16384, 1), False),
     ],
 )
@@ -426,43 +426,6 @@ def test_small_gray_png_refuses_a_truncated_neutral_chunk(digit: Digit, kind: by
     assert small_gray_png(data, MAX_PIXELS) is None
 
 
-# --- declared_png_pixels ------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("pixels", "declared"),
-    [
-        (np.zeros((28, 28), dtype=np.uint8), 784),
-        (np.zeros((91, 57), dtype=np.uint8), 5187),
-        (np.zeros((1, 300, 3), dtype=np.uint8), 300),
-    ],
-    ids=["28x28", "57x91", "rgb-300x1"],
-)
-def test_declared_png_pixels_is_width_times_height(pixels: Digit, declared: int) -> None:
-    assert declared_png_pixels(png(pixels)) == declared
-
-
-def test_declared_png_pixels_reads_only_the_header() -> None:
-    # A 24-byte prefix declaring 40,000 x 50,000: nothing is decoded, nothing is allocated.
-    assert declared_png_pixels(assemble([ihdr(40_000, 50_000)])[:24]) == 2_000_000_000
-
-
-@pytest.mark.parametrize(
-    "data",
-    [
-        b"",
-        PNG_SIGNATURE,
-        assemble([ihdr(28, 28)])[:23],
-        assemble([NEUTRAL["gAMA"], ihdr(28, 28)]),
-        b"\x89PNX\r\n\x1a\n" + assemble([ihdr(28, 28)])[8:],
-        b"GIF89a" + bytes(40),
-    ],
-    ids=["empty", "signature-only", "23-bytes", "gAMA-first", "bad-signature", "gif"],
-)
-def test_declared_png_pixels_none_without_a_png_header(data: bytes) -> None:
-    assert declared_png_pixels(data) is None
-
-
 # --- prepare_image: the same result through either decoder ---------------------------------------
 
 
@@ -487,13 +450,13 @@ def test_prepare_image_same_through_fast_path_and_pillow(
     pixels = build(digit)
     plain, text = png(pixels), with_text(pixels)  # tEXt: the same pixels, through Pillow
     pillow_calls = []
-    decode_image = preprocessing.decode_image
+    open_image = decode_module.open_image
 
-    def counting_decode(data: bytes, *, max_pixels: int) -> tuple[Image.Image, str]:
+    def counting_open(data: bytes, max_pixels: int) -> Image.Image:
         pillow_calls.append(data)
-        return decode_image(data, max_pixels=max_pixels)
+        return open_image(data, max_pixels)
 
-    monkeypatch.setattr(preprocessing, "decode_image", counting_decode)
+    monkeypatch.setattr(decode_module, "open_image", counting_open)
     fast = prepare_image(plain, max_pixels=MAX_PIXELS, normalize=normalize)
     assert pillow_calls == []
     slow = prepare_image(text, max_pixels=MAX_PIXELS, normalize=normalize)
@@ -518,8 +481,8 @@ def test_small_gray_png_inflates_no_more_than_the_declared_rows() -> None:
 @pytest.mark.parametrize("size", [(2048, 8), (4096, 4), (16384, 1)])
 @pytest.mark.parametrize("normalize", [True, False])
 def test_prepare_image_same_for_long_thin_images(size: tuple[int, int], normalize: bool) -> None:
-    """Sides the Pillow path shrinks never take the fast path: a plain PNG and the same pixels
-    with a tEXt chunk (Pillow for sure) give the same digit."""
+    """Long sides never take the fast path: a plain PNG and the same pixels with a tEXt chunk
+    (Pillow for sure) give the same digit."""
     width, height = size
     pixels = np.zeros((height, width), dtype=np.uint8)
     pixels[:, width // 3 : width // 2] = 255  # a bar of ink across the strip
