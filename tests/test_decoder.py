@@ -12,8 +12,11 @@ import pytest
 from PIL import Image
 
 from app.imaging import decoder as decoder_module
+from app.imaging import pipeline
 from app.imaging.decoder import HEAVY_PIXELS, INLINE_MAX_BYTES, Decoder, decodes_inline, is_heavy
-from app.imaging.preprocessing import ImageError, NoInk, PreparedImage
+from app.imaging.errors import ImageError, NoInk
+from app.imaging.header import Header, read_header
+from app.imaging.pipeline import PreparedImage
 from tests.fuzz_corpus import digit, encode, gif, jpeg_scans, png, tiff
 
 MAX_PIXELS = 16_000_000
@@ -197,3 +200,29 @@ def test_decoder_prepare_all_keeps_an_unexpected_error_to_its_item(
     results = anyio.run(Decoder(1, MAX_PIXELS).prepare_all, [good, b"bug", good], True)
     assert [type(item) for item in results] == [PreparedImage, IndexError, PreparedImage]
     assert "batch item 1" in caplog.text
+
+
+def test_decodes_inline_and_is_heavy_use_the_header_they_are_given() -> None:
+    data = encoded((28, 28))
+    assert decodes_inline(data, read_header(data))
+    assert not decodes_inline(data, Header("PNG", (4000, 4000)))
+    assert not is_heavy(data, read_header(data))
+    assert is_heavy(data, Header(None, None))
+
+
+@pytest.mark.parametrize("size", [(28, 28), (300, 300)], ids=["inline", "on-a-thread"])
+def test_decoder_prepare_reads_the_header_once(
+    size: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[bytes] = []
+
+    def counting(data: bytes) -> Header:
+        reads.append(data)
+        return read_header(data)
+
+    monkeypatch.setattr(decoder_module, "read_header", counting)
+    monkeypatch.setattr(pipeline, "read_header", counting)
+    data = encoded(size)
+    prepared = anyio.run(Decoder(1, MAX_PIXELS).prepare, data, True)
+    assert prepared.pixels.shape == (28, 28)
+    assert reads == [data]

@@ -1,4 +1,5 @@
-"""Hypothesis on the pure preprocessing: any bytes give a 28x28 uint8 digit or an ImageError.
+"""Hypothesis on the pure pipeline: any bytes give a 28x28 uint8 digit or an ImageError, and
+any decoded array (what training hands `prepare_pixels`) a digit or NoInk.
 
 FUZZ_EXAMPLES=5000 searches longer than CI's 250 examples per test.
 """
@@ -12,7 +13,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image
 
-from app.imaging.preprocessing import ImageError, NoInk, PreparedImage, prepare_image
+from app.imaging.errors import ImageError, NoInk
+from app.imaging.pipeline import PreparedImage, prepare_image, prepare_pixels
 from tests import fuzz_corpus
 from tests.fuzz_corpus import MAGIC, digit, encode
 
@@ -169,3 +171,34 @@ def test_prepare_image_sparse_ink_is_a_digit_or_no_ink(
     except NoInk:
         return
     assert_digit(prepared)
+
+
+@st.composite
+def decoded_image(draw: st.DrawFn) -> np.ndarray:
+    """What decode hands on: (H, W) gray or (H, W, 3) RGB uint8 of any content, with a few
+    strokes or none on paper of any level, or noise."""
+    height, width = draw(st.integers(1, 700)), draw(st.integers(1, 700))
+    shape = (height, width, 3) if draw(st.booleans()) else (height, width)
+    if draw(st.booleans()):
+        seed = draw(st.integers(0, 2**32 - 1))
+        return np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
+    image = np.full(shape, draw(st.integers(0, 255)), np.uint8)
+    for _ in range(draw(st.integers(0, 4))):
+        top, left = draw(st.integers(0, height - 1)), draw(st.integers(0, width - 1))
+        bottom = draw(st.integers(top + 1, height))
+        right = draw(st.integers(left + 1, width))
+        image[top:bottom, left:right] = draw(st.integers(0, 255))
+    return image
+
+
+@FUZZ
+@given(image=decoded_image(), normalize=st.booleans())
+def test_prepare_pixels_any_decoded_image_is_a_digit_or_no_ink(
+    image: np.ndarray, normalize: bool
+) -> None:
+    try:
+        prepared = prepare_pixels(image, normalize=normalize)
+    except NoInk:
+        return  # blank; any other error would be wrong here
+    assert_digit(prepared)
+    assert prepared.refusal is None or prepared.refusal  # a reason, never an empty one
