@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from app.imaging.preprocessing import normalize_digit
+from app.imaging.pipeline import prepare_image, prepare_pixels
+from tests.support import png
 from training.augment import (
     MILD,
     PAD,
@@ -50,17 +51,22 @@ def test_distort_other_seed_other_result() -> None:
 
 
 @pytest.mark.parametrize("seed", range(8))
-def test_as_upload_is_gray_uint8_the_normalisation_accepts(seed: int) -> None:
+def test_as_upload_is_gray_uint8_the_pipeline_accepts(seed: int) -> None:
     rng = np.random.default_rng(seed)
     gray = as_upload(distort(a_digit(), rng, Distortion()), rng)
     assert gray.dtype == np.uint8
     assert gray.ndim == 2
-    assert normalize_digit(gray).shape == (28, 28)
+    prepared = prepare_pixels(gray)
+    assert prepared.pixels.shape == (28, 28)
+    assert prepared.normalized
 
 
-def test_canonical_is_the_service_normalisation() -> None:
+def test_canonical_is_the_service_pipeline() -> None:
     gray = np.pad(255 - a_digit(), 20, constant_values=255)
-    np.testing.assert_array_equal(canonical(gray), normalize_digit(gray))
+    np.testing.assert_array_equal(canonical(gray), prepare_pixels(gray).pixels)
+    # ... what the same pixels uploaded as a PNG become
+    served = prepare_image(png(gray), max_pixels=16_000_000).pixels
+    np.testing.assert_array_equal(canonical(gray), served)
 
 
 @pytest.mark.parametrize(

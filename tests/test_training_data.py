@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import app.imaging.preprocessing
+import app.imaging.pipeline
 import training.data
+from app.imaging.pipeline import PreparedImage
 from app.imaging.pixels import to_model_input
-from app.imaging.preprocessing import PreparedImage
 from training.data import DATA_ENV, DatasetError, Mnist, load_mnist, prepare, resolve_path
 
 Writer = Callable[[Path], object]
@@ -238,7 +238,8 @@ def test_prepare_images_equal_to_model_input() -> None:
 
 
 def test_prepare_uses_the_same_pixel_function_as_the_service() -> None:
-    assert training.data.to_model_input is app.imaging.preprocessing.to_model_input
+    # PreparedImage.vector, what every served upload becomes, calls the pipeline's
+    assert training.data.to_model_input is app.imaging.pipeline.to_model_input
 
 
 def test_prepare_calls_to_model_input(monkeypatch: pytest.MonkeyPatch) -> None:

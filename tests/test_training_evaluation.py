@@ -5,7 +5,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from app.imaging.preprocessing import prepare_image
+from app.imaging.pipeline import prepare_image
 from training.data import Mnist
 from training.evaluation import DESCRIPTIONS, Uploads, build_suite, evaluate_suite, table
 from training.results import KindResult
@@ -80,7 +80,10 @@ def test_build_suite_caps_each_kind(suite: dict[str, Uploads]) -> None:
         "distorted": 10,
         "typed": 10 * len(suite["typed"].families),
         "typed_hand": 10,
+        **{kind: 10 for kind in suite if kind.startswith(("photo_", "not_"))},
     }
+    assert any(kind.startswith("photo_") for kind in suite)
+    assert all(suite[kind].outlier == kind.startswith("not_") for kind in suite)
 
 
 def test_build_suite_is_reproducible() -> None:
@@ -94,7 +97,11 @@ def test_build_suite_is_reproducible() -> None:
 def test_evaluate_suite_scores_each_kind(suite: dict[str, Uploads]) -> None:
     results = evaluate_suite(Oracle(3), suite)
     for kind, result in results.items():
-        expected = int(((suite[kind].labels == 3) & suite[kind].ok).sum())
+        uploads = suite[kind]
+        # an outlier is right when refused; the oracle answers every row with certainty
+        expected = int(
+            (~uploads.ok).sum() if uploads.outlier else ((uploads.labels == 3) & uploads.ok).sum()
+        )
         assert (result.count, result.correct) == (len(suite[kind].labels), expected)
 
 
@@ -118,5 +125,5 @@ def test_table_puts_models_side_by_side() -> None:
     a = {"mnist": KindResult("mnist", "plain", 4, 3, matrix)}
     b = {"mnist": KindResult("mnist", "plain", 4, 4, matrix)}
     lines = table({"v1": a, "v2": b}).splitlines()
-    assert lines[0] == "| kind of upload | images | v1 | v2 |"
-    assert lines[2] == "| mnist: plain | 4 | 75.00% | 100.00% |"
+    assert lines[0] == "| kind of upload | images | v1: right / refused | v2: right / refused |"
+    assert lines[2] == "| mnist: plain | 4 | 75.00% / 0.00% | 100.00% / 0.00% |"
