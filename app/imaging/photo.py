@@ -25,6 +25,7 @@ LIGHT_SIDE = 160  # the paper's light is estimated at this scale ...
 LIGHT_KERNEL = 1 / 3  # ... with a closing this wide (of the longer side): wider than any stroke
 MIN_DARKNESS = 40 / 255  # ink at least this much darker than its paper, or the image is blank
 DARK_PAPER, LIGHT_PAPER = 60, 140  # median gray levels of an image that is clearly one or other
+STROKE_KERNEL = 1 / 12  # of the coarse side: wider than a stroke, narrower than a page
 NOISE_MARGIN = 10  # gray levels of noise ignored when telling light ink from dark
 INK_SHARE = 0.3  # of the darkest ink: the threshold of the ink's mask ...
 LINE_SHARE = 0.12  # ... and of the mask lines are looked for in (printed lines can be faint)
@@ -35,7 +36,8 @@ MAX_DEGREES = 6  # ... and this close to horizontal or vertical (a page photogra
 LINE_WIDTH = 5  # px at the working scale removed along a line found (print is 1-4 px wide)
 MIN_PAGE_SIDE = 64  # images smaller than this are not photos of paper: no lines are looked for
 MAX_TILT = 3  # px of drift a straight run may have (the pieces are short)
-MAX_ASPECT = 2.5  # a component wider than this times its height is not a digit
+MAX_ASPECT = 2.5  # a component wider than this times its height is not a digit ...
+MAX_STROKE = 0.3  # ... nor one whose strokes are wider than this share of its shorter side
 FRAGMENT_REACH = 0.2  # other ink within this share of the digit's height belongs to it ...
 FRAGMENT_MASS = 0.1  # ... if it has this share of the digit's ink
 
@@ -87,16 +89,21 @@ def _luminance(image: NDArray[np.uint8]) -> NDArray[np.uint8]:
 
 def _light_ink(gray: NDArray[np.uint8]) -> bool:
     """True when the ink is lighter than its paper. Paper covers most of the image: a dark or a
-    light image says which at once. Between the two (a shadow over half the page), the local
-    median (the paper of that neighbourhood) decides: more must stand out above it than below,
-    by more than sensor noise."""
-    coarse, kernel = _coarse(gray)
+    light image says which at once. Between the two (a shadow over half the page, a note on a
+    dark desk) the strokes decide: thin marks that a small closing fills (dark ones) against
+    those a small opening removes (light ones), by more than sensor noise. A shadow's or a
+    paper's edge is a step, which neither changes."""
+    coarse, _ = _coarse(gray)
     level = float(np.median(coarse))
     if not DARK_PAPER <= level <= LIGHT_PAPER:
         return level < DARK_PAPER
-    difference = coarse.astype(np.int32) - cv2.medianBlur(coarse, kernel.shape[0])
-    light = int(np.clip(difference - NOISE_MARGIN, 0, None).sum())
-    dark = int(np.clip(-difference - NOISE_MARGIN, 0, None).sum())
+    side = max(3, round(STROKE_KERNEL * max(coarse.shape)) | 1)
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (side, side))
+    signed = coarse.astype(np.int32)
+    closed = cv2.morphologyEx(coarse, cv2.MORPH_CLOSE, kernel, borderType=cv2.BORDER_REPLICATE)
+    opened = cv2.morphologyEx(coarse, cv2.MORPH_OPEN, kernel, borderType=cv2.BORDER_REPLICATE)
+    dark = int(np.clip(closed - signed - NOISE_MARGIN, 0, None).sum())
+    light = int(np.clip(signed - opened - NOISE_MARGIN, 0, None).sum())
     return light > dark
 
 
@@ -211,14 +218,23 @@ def _choose(
     count, labels, stats, centroids = cv2.connectedComponentsWithStats(joined, connectivity=8)
     if count <= 1:
         raise NoInk("no digit found: nothing but ruled lines or frames is on the image")
-    mass = np.bincount(labels.ravel(), weights=(darkness * mask).ravel(), minlength=count)[1:]
+    flat = labels.ravel()
+    mass = np.bincount(flat, weights=(darkness * mask).ravel(), minlength=count)[1:]
+    # Stroke width (twice the ink over its outline) against the height: strokes are thin, a
+    # shadow's wedge or a desk beside the paper is solid.
+    inked = mask.astype(bool)
+    rim = inked & ~cv2.erode(mask, np.ones((3, 3), np.uint8)).astype(bool)
+    area = np.bincount(flat[inked.ravel()], minlength=count)[1:]
+    outline = np.bincount(flat[rim.ravel()], minlength=count)[1:]
     x, y, w, h = (stats[1:, index] for index in range(4))
+    solid = 2 * area / np.maximum(outline, 1) > MAX_STROKE * np.maximum(np.minimum(w, h), 1)
     offset = np.hypot(
         (centroids[1:, 0] - width / 2) / width, (centroids[1:, 1] - height / 2) / height
     )
     border = (x <= 0) | (y <= 0) | (x + w >= width) | (y + h >= height)
     shaped = (w <= MAX_ASPECT * h) & (h >= 0.02 * height)
     score = mass * np.exp(-3 * offset) * np.where(border, 0.25, 1.0) * np.where(shaped, 1, 0.1)
+    score *= np.where(solid, 0.05, 1.0)
     best = int(np.argmax(score))
     refusal = None
     if not shaped[best]:
