@@ -82,15 +82,19 @@ def to_array(image: Image.Image) -> NDArray[np.uint8]:
         converted = image.convert("L" if gray else "RGB") if image.mode != "L" else image
         return _frombuffer(converted)
     rgba = image.convert("RGBA")
-    luminance = np.asarray(rgba.convert("RGB").convert("L"), dtype=np.float64)
-    colour = luminance if gray else np.asarray(rgba.convert("RGB"), dtype=np.float64)
-    alpha = np.asarray(rgba.getchannel("A"), dtype=np.float64) / 255.0
+    # Dark strokes on transparent pixels (a canvas export) go onto white, light strokes onto
+    # black: the ink's level is read off a thumbnail, the flattening done by Pillow in uint8
+    # (float copies of a 16-megapixel image would take gigabytes).
+    thumbnail = rgba.copy()
+    thumbnail.thumbnail((256, 256))
+    luminance = np.asarray(thumbnail.convert("RGB").convert("L"), dtype=np.float64)
+    alpha = np.asarray(thumbnail.getchannel("A"), dtype=np.float64)
     ink_level = float(np.average(luminance, weights=alpha)) if alpha.any() else 0.0
-    # Dark strokes on transparent pixels (a canvas export) go onto white, light strokes onto black.
-    background = 255.0 if ink_level < 128 else 0.0
-    if not gray:
-        alpha = alpha[..., None]
-    return np.rint(colour * alpha + background * (1.0 - alpha)).astype(np.uint8)
+    ground = Image.new(
+        "RGBA", rgba.size, (255, 255, 255, 255) if ink_level < 128 else (0, 0, 0, 255)
+    )
+    flat = Image.alpha_composite(ground, rgba).convert("L" if gray else "RGB")
+    return _frombuffer(flat)
 
 
 def _frombuffer(image: Image.Image) -> NDArray[np.uint8]:

@@ -279,8 +279,11 @@ def _full_resolution(
     full_h, full_w = image.shape[:2]
     fx0, fy0 = int(x0 / scale), int(y0 / scale)
     fx1, fy1 = min(full_w, int(np.ceil(x1 / scale))), min(full_h, int(np.ceil(y1 / scale)))
-    size = (fx1 - fx0, fy1 - fy0)
     crop = image[fy0:fy1, fx0:fx1]
+    # A digit that fills a large photo needs no more than WORK_SIDE px (the normalisation fits
+    # it into 80): reduced after the cut, in uint8, it never costs float copies of megapixels.
+    crop = _resized(crop, 1.0 / -(-max(crop.shape[:2]) // WORK_SIDE))
+    size = (crop.shape[1], crop.shape[0])
     light_crop = cv2.resize(light[y0:y1, x0:x1], size, interpolation=cv2.INTER_LINEAR)
     mask = cv2.resize(chosen[y0:y1, x0:x1].astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
     if light_crop.ndim == 2 and crop.ndim == 3:
