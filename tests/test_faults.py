@@ -27,7 +27,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw
 
-from app.imaging import decoder, preprocessing
+from app.imaging import decoder, pipeline
 from tests import procfs, servers, support
 from tests.fuzz_requests import http
 from tests.loadgen import DIGIT_28, Load, load, settled
@@ -224,7 +224,7 @@ def test_small_file_declaring_many_pixels_is_decoded_off_the_event_loop(
 
     def prepare_image(*args: Any, **kwargs: Any) -> Any:
         threads.append(threading.current_thread().name)
-        return preprocessing.prepare_image(*args, **kwargs)
+        return pipeline.prepare_image(*args, **kwargs)
 
     monkeypatch.setattr(decoder, "prepare_image", prepare_image)
     tiny_but_huge = blank_png()
