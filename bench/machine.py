@@ -18,6 +18,8 @@ PACKAGES = (
     "numpy",
     "pillow",
     "pyspng",
+    "opencv-python-headless",
+    "scipy",
     "fastapi",
     "uvicorn",
     "uvloop",
