@@ -44,6 +44,8 @@ def prepare_pixels(image: NDArray[np.uint8], *, normalize: bool = True) -> Prepa
         return PreparedImage(image, normalized=False)
     digit = digit_ink(image)  # a blank image is NoInk with normalisation off too
     if not normalize:
-        gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+        gray = image
+        if image.ndim == 3:
+            gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.uint8, copy=False)
         return PreparedImage(resize_plain(gray), normalized=False)
     return PreparedImage(mnist_normalize(digit.ink), normalized=True, refusal=digit.refusal)
