@@ -29,11 +29,12 @@ STROKE_KERNEL = 1 / 12  # of the coarse side: wider than a stroke, narrower than
 NOISE_MARGIN = 10  # gray levels of noise ignored when telling light ink from dark
 INK_SHARE = 0.3  # of the darkest ink: the threshold of the ink's mask ...
 LINE_SHARE = 0.12  # ... and of the mask lines are looked for in (printed lines can be faint)
-LINE_SPAN = 0.3  # a line is at least this long (of the image's side along it) ...
+LINE_SPAN = 0.25  # a line is at least this long (of the image's side along it) ...
 LINE_PIECE = 0.08  # lines are found as straight runs this long (of the side), joined ...
 LINE_GAP = 0.03  # ... over gaps this long (of the side)
 MAX_DEGREES = 6  # ... and this close to horizontal or vertical (a page photographed askew)
 LINE_WIDTH = 5  # px at the working scale removed along a line found (print is 1-4 px wide)
+REPAIR = 15  # px: the widest gap across a removed line that a stroke is joined over
 MIN_PAGE_SIDE = 64  # images smaller than this are not photos of paper: no lines are looked for
 MAX_TILT = 3  # px of drift a straight run may have (the pieces are short)
 MAX_ASPECT = 2.5  # a component wider than this times its height is not a digit ...
@@ -203,8 +204,10 @@ def _repaired(cleaned: NDArray[np.uint8], lines: NDArray[np.uint8]) -> NDArray[n
     """Where a stroke crossed a removed line, the line's pixels between its two ends return."""
     if not lines.any():
         return cleaned
-    closed = cv2.morphologyEx(cleaned, cv2.MORPH_CLOSE, np.ones((9, 1), np.uint8))
-    closed |= cv2.morphologyEx(cleaned, cv2.MORPH_CLOSE, np.ones((1, 9), np.uint8))
+    # Wider than the band a line leaves (several segments of one printed line, each drawn
+    # LINE_WIDTH wide, side by side): the stroke's two ends meet again across it.
+    closed = cv2.morphologyEx(cleaned, cv2.MORPH_CLOSE, np.ones((REPAIR, 1), np.uint8))
+    closed |= cv2.morphologyEx(cleaned, cv2.MORPH_CLOSE, np.ones((1, REPAIR), np.uint8))
     return cleaned | (closed & lines)
 
 
