@@ -81,11 +81,13 @@ def _resized(image: NDArray[np.uint8], scale: float) -> NDArray[np.uint8]:
     if scale >= 1.0:
         return image
     size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    return np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), np.uint8)
 
 
 def _luminance(image: NDArray[np.uint8]) -> NDArray[np.uint8]:
-    return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    return (
+        image if image.ndim == 2 else np.asarray(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), np.uint8)
+    )
 
 
 def _light_ink(gray: NDArray[np.uint8]) -> bool:
@@ -112,9 +114,9 @@ def _coarse(work: NDArray[np.uint8]) -> tuple[NDArray[np.uint8], NDArray[np.uint
     """The image at LIGHT_SIDE, median-filtered (else a closing finds the noise's peaks), and
     a square kernel LIGHT_KERNEL of its side."""
     coarse = _resized(work, 1.0 / -(-max(work.shape[:2]) // LIGHT_SIDE))
-    coarse = cv2.medianBlur(coarse, 3)
+    coarse = np.asarray(cv2.medianBlur(coarse, 3), np.uint8)
     side = max(3, round(LIGHT_KERNEL * max(coarse.shape[:2])) | 1)
-    return coarse, cv2.getStructuringElement(cv2.MORPH_RECT, (side, side))
+    return coarse, np.asarray(cv2.getStructuringElement(cv2.MORPH_RECT, (side, side)), np.uint8)
 
 
 def _light(work: NDArray[np.uint8]) -> NDArray[np.float32]:
@@ -166,7 +168,10 @@ def _segments(mask: NDArray[np.uint8], along_x: int) -> list[tuple[int, int, int
     span = mask.shape[1] if along_x else mask.shape[0]
     piece = max(7, round(LINE_PIECE * span))
     thick = cv2.dilate(mask, _line_kernel(MAX_TILT, 1 - along_x))
-    runs = cv2.morphologyEx(thick, cv2.MORPH_OPEN, _line_kernel(piece, along_x)) & mask
+    runs = (
+        np.asarray(cv2.morphologyEx(thick, cv2.MORPH_OPEN, _line_kernel(piece, along_x)), np.uint8)
+        & mask
+    )
     found = cv2.HoughLinesP(
         runs,
         rho=1,
@@ -206,8 +211,12 @@ def _repaired(cleaned: NDArray[np.uint8], lines: NDArray[np.uint8]) -> NDArray[n
         return cleaned
     # Wider than the band a line leaves (several segments of one printed line, each drawn
     # LINE_WIDTH wide, side by side): the stroke's two ends meet again across it.
-    closed = cv2.morphologyEx(cleaned, cv2.MORPH_CLOSE, np.ones((REPAIR, 1), np.uint8))
-    closed |= cv2.morphologyEx(cleaned, cv2.MORPH_CLOSE, np.ones((1, REPAIR), np.uint8))
+    closed = np.asarray(
+        cv2.morphologyEx(cleaned, cv2.MORPH_CLOSE, np.ones((REPAIR, 1), np.uint8)), np.uint8
+    )
+    closed |= np.asarray(
+        cv2.morphologyEx(cleaned, cv2.MORPH_CLOSE, np.ones((1, REPAIR), np.uint8)), np.uint8
+    )
     return cleaned | (closed & lines)
 
 
@@ -287,7 +296,9 @@ def _full_resolution(
     # it into 80): reduced after the cut, in uint8, it never costs float copies of megapixels.
     crop = _resized(crop, 1.0 / -(-max(crop.shape[:2]) // WORK_SIDE))
     size = (crop.shape[1], crop.shape[0])
-    light_crop = cv2.resize(light[y0:y1, x0:x1], size, interpolation=cv2.INTER_LINEAR)
+    light_crop = np.asarray(
+        cv2.resize(light[y0:y1, x0:x1], size, interpolation=cv2.INTER_LINEAR), np.float32
+    )
     mask = cv2.resize(chosen[y0:y1, x0:x1].astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
     if light_crop.ndim == 2 and crop.ndim == 3:
         light_crop = light_crop[..., None]
