@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # The fast path holds the GIL while it decodes (pyspng does not release it): small images only,
-# and no side over 128 px, so that nothing the Pillow path does to large images (shrink) applies.
+# and no side over 128 px: a small upload's decode never holds the event loop for long.
 FAST_MAX_SIDE = 128
 # Chunks that cannot change an 8-bit gray image's pixels as Pillow decodes them, and are small
 # and uncompressed (no text or ICC profile to inflate), with their lengths in the PNG spec for a
