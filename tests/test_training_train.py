@@ -27,6 +27,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from app.imaging.pixels import to_model_input
 from app.inference.model_file import read_info, vouched_flatbuffer
+from training import outliers, photos
 from training.data import DATA_ENV, Mnist, load_mnist
 from training.train import TrainConfig, fit, run
 
@@ -39,7 +40,17 @@ CLI_LIMIT = 1000
 CONFIG = TrainConfig(epochs=1, seed=7, name="digits-test", version="0.1", eval_samples=30)
 REPORT_FILES = ("learning_curves.png", "confusion_matrix.png", "misclassified.png")
 ROBUST_REPORT_FILES = (*REPORT_FILES, "confusion_uploads.png", "training_samples.png")
-KINDS = ("mnist", "inverted", "off_centre", "canvas", "distorted", "typed", "typed_hand")
+KINDS = (
+    "mnist",
+    "inverted",
+    "off_centre",
+    "canvas",
+    "distorted",
+    "typed",
+    "typed_hand",
+    *(f"photo_{kind}" for kind in photos.KINDS),
+    *(f"not_{kind}" for kind in outliers.KINDS),
+)
 HISTORY_KEYS = ("loss", "val_loss", "accuracy", "val_accuracy")
 
 
@@ -251,7 +262,8 @@ def test_run_card_evaluates_every_kind_of_upload(card: dict) -> None:
     assert list(evaluation) == list(KINDS)
     for kind, entry in evaluation.items():
         assert entry["accuracy"] == pytest.approx(entry["correct"] / entry["images"], abs=1e-6)
-        assert np.asarray(entry["confusion_matrix"]).sum() == entry["images"], kind
+        if not entry.get("outlier"):
+            assert np.asarray(entry["confusion_matrix"]).sum() == entry["images"], kind
 
 
 def test_run_card_evaluation_of_plain_mnist_is_the_test_result(card: dict) -> None:
@@ -260,7 +272,8 @@ def test_run_card_evaluation_of_plain_mnist_is_the_test_result(card: dict) -> No
 
 def test_run_report_has_the_per_kind_table(card: dict, out_dir: Path) -> None:
     text = (out_dir / "report" / "evaluation.md").read_text()
-    assert all(f"| {kind}: " in text for kind in KINDS)
+    assert all(f"| {kind}: " in text for kind in KINDS if not kind.startswith("not_"))
+    assert all(f"| {kind} | " in text for kind in KINDS if kind.startswith("not_"))
 
 
 def test_fit_same_seed_gives_identical_weights(data: Mnist, saved: keras.Model) -> None:
@@ -365,3 +378,27 @@ def test_cli_train_prints_the_card_results(
         f"({test['correct']} correct, {test['incorrect']} incorrect)"
     )
     assert expected in cli_train.stdout
+
+
+def test_run_card_records_a_calibrated_abstention_threshold(card: dict) -> None:
+    record = card["abstention"]
+    assert 0 < record["threshold"] < 1
+    assert record["score"] == "max_probability"
+    assert record["target_false_refusal"] == CONFIG.false_refusal
+    assert record["digits"] > 0
+    assert record["outliers"] > 0
+    assert 0 <= record["auroc"] <= 1
+
+
+def test_run_card_counts_photos_among_the_fitted_images(card: dict) -> None:
+    assert card["training"]["fitted_parts"]["photos"] > 0
+
+
+def test_run_card_evaluates_held_out_photos_and_outliers(card: dict) -> None:
+    evaluation = card["evaluation"]
+    assert {f"photo_{kind}" for kind in photos.KINDS} <= set(evaluation)
+    for kind in outliers.KINDS:
+        entry = evaluation[f"not_{kind}"]
+        assert entry["outlier"] is True
+        assert entry["correct"] == entry["refused"]  # right = refused
+        assert 0 <= entry["auroc"] <= 1

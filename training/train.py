@@ -39,7 +39,6 @@ __all__ = [
 ]
 LEARNING_RATE = 1e-3  # Adam's default, where the robust recipe's cosine decay starts
 CALIBRATION_SEED = 20261203  # calibration outliers; training and evaluation use other seeds
-CALIBRATION_OUTLIERS = 3000
 
 
 def training_set(data: Mnist, config: TrainConfig) -> TrainingSet | None:
@@ -107,7 +106,7 @@ def calibration(model: keras.Model, data: Mnist, config: TrainConfig) -> dict[st
     """The card's abstention record: threshold from the held-out MNIST validation digits,
     checked against held-out outliers drawn with calibration seeds (not evaluation's)."""
     _, _, x_val, _ = split(data.x_train, data.y_train, config.validation_split)
-    outliers = held_out_outliers(CALIBRATION_OUTLIERS, CALIBRATION_SEED)
+    outliers = held_out_outliers(len(x_val) // 2, CALIBRATION_SEED)
     digits = model.predict(to_model_input(x_val), batch_size=1024, verbose=0)
     outlying = model.predict(to_model_input(outliers), batch_size=1024, verbose=0)
     described = {
