@@ -28,6 +28,15 @@ def test_sample_is_read_right_over_http(
         response = http.post("/predict", files={"file": (name, data, "image/png")})
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == {"digit", "confidence", "probabilities", "normalized", "model", "image"}
+    assert set(body) == {
+        "digit",
+        "confidence",
+        "probabilities",
+        "not_a_digit",
+        "normalized",
+        "model",
+        "image",
+    }
+    assert body["not_a_digit"] is None
     assert body["digit"] == digit
     assert body["confidence"] > 0.9
