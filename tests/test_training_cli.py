@@ -166,7 +166,8 @@ def test_cli_evaluate_prints_the_card_incorrect_count(evaluate_output: dict, car
 def test_cli_evaluate_prints_a_row_per_kind_of_upload(
     evaluate_run: subprocess.CompletedProcess[str], kind: str
 ) -> None:
-    assert re.search(rf"^\| {kind}: .* \| \d+\.\d\d% \|$", evaluate_run.stdout, re.MULTILINE)
+    row = rf"^\| {kind}: .* \| \d+\.\d\d% / \d+\.\d\d% \|$"  # read right / refused
+    assert re.search(row, evaluate_run.stdout, re.MULTILINE)
 
 
 @pytest.mark.slow
@@ -174,7 +175,7 @@ def test_cli_evaluate_table_mnist_row_is_the_test_accuracy(
     evaluate_run: subprocess.CompletedProcess[str], card: dict
 ) -> None:
     row = next(line for line in evaluate_run.stdout.splitlines() if line.startswith("| mnist: "))
-    assert row.endswith(f"| {card['test']['accuracy']:.2%} |")
+    assert row.endswith(f"| {card['test']['accuracy']:.2%} / 0.00% |")  # no threshold: none refused
 
 
 def test_main_evaluate_missing_model_exits_2_naming_it(

@@ -222,13 +222,13 @@ def _export(paths: list[Path], data: Mnist) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def _threshold(model_file: Path) -> float | None:
     """The abstention threshold the model's card records (None: it has none)."""
     from app.inference.model_file import ABSTENTION_CARD_KEY, read_card
 
     record = read_card(model_file).get(ABSTENTION_CARD_KEY)
     return float(record["threshold"]) if isinstance(record, dict) else None
+
+
+if __name__ == "__main__":
+    sys.exit(main())
