@@ -13,7 +13,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 REPOSITORY = ROOT / "models"
-SHIPPED_MODEL = REPOSITORY / "mnist" / "2" / "model.keras"  # the newest: served by default
+SHIPPED_MODEL = REPOSITORY / "mnist" / "3" / "model.keras"  # the newest: served by default
 SMALL_BATCH_FILES = 3  # max_batch_files of the small-batch app of conftest
 SMALL_UPLOAD_BYTES = 64 * 1024  # max_upload_bytes of the small-upload app of conftest
 READY_TIMEOUT_S = 180.0

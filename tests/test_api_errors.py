@@ -79,7 +79,13 @@ CASES: list[tuple[str, str, RequestFor, int, str]] = [
     ("text-file", "/predict", fixed(**image_file(b"seven\n" * 50, "d.txt")), 415, "formats"),
     ("ico", "/predict", fixed(**image_file(encode(Image.fromarray(DIGIT), "ICO"))), 415, "ICO"),
     ("ppm", "/predict", fixed(**image_file(encode(Image.fromarray(DIGIT), "PPM"))), 415, "PPM"),
-    ("png-bomb", "/predict", fixed(**image_file(png_header(100_000, 100_000))), 413, "the limit is"),
+    (
+        "png-bomb",
+        "/predict",
+        fixed(**image_file(png_header(100_000, 100_000))),
+        413,
+        "the limit is",
+    ),
     ("over-max-pixels", "/predict", fixed(**image_file(png_header(5000, 4000))), 413, "pixels"),
     ("blank-white", "/predict", fixed(**image_file(WHITE)), 422, "blank"),
     (

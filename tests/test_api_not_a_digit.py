@@ -58,8 +58,9 @@ def client(repository: Path) -> Iterator[TestClient]:
 
 @pytest.fixture(scope="module")
 def shipped_client() -> Iterator[TestClient]:
-    """The shipped versions: their cards have no abstention threshold."""
-    with TestClient(create_app(Settings(model_repository=REPOSITORY))) as test_client:
+    """The shipped version 2 alone: its card has no abstention threshold."""
+    settings = Settings(model_repository=REPOSITORY, version_policy="2")
+    with TestClient(create_app(settings)) as test_client:
         yield test_client
 
 

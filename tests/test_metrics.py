@@ -92,7 +92,7 @@ def test_metrics_count_predictions_by_digit_and_batches(client: TestClient, mnis
     assert response.json()["digit"] == int(digit)
     after = metrics_of(client)
     for name, labels in [
-        ("mnist_predictions_total", {"digit": digit, "version": "2"}),
+        ("mnist_predictions_total", {"digit": digit, "version": "3"}),
         ("mnist_inference_batch_rows_count", {}),
         ("mnist_inference_queue_wait_seconds_count", {}),
     ]:
@@ -106,9 +106,9 @@ def test_metrics_count_predictions_by_digit_and_batches(client: TestClient, mnis
 def test_metrics_describe_the_model_and_process(client: TestClient) -> None:
     samples = metrics_of(client)
     [(labels, one)] = samples["mnist_model_info"]
-    assert (labels["name"], labels["version"], one) == ("mnist", "2", 1.0)
+    assert (labels["name"], labels["version"], one) == ("mnist", "3", 1.0)
     assert value(samples, "mnist_model_load_duration_seconds_sum") > 0
-    assert value(samples, "mnist_model_loads_total", version="2") >= 1
+    assert value(samples, "mnist_model_loads_total", version="3") >= 1
     assert value(samples, "mnist_model_versions_loaded") == 1
     assert value(samples, "mnist_model_loaded_timestamp_seconds") > 0
     assert value(samples, "process_resident_memory_bytes") > 0

@@ -2,7 +2,8 @@
 model's own numbers per kind of upload.
 
 models/mnist/1 is the tutorial recipe (the former models/mnist-mlp.keras), models/mnist/2 the
-robust recipe; the service serves the newest, 2, by default.
+robust recipe, models/mnist/3 the robust recipe with photos of paper and Outlier Exposure (its
+card records an abstention threshold); the service serves the newest, 3, by default.
 """
 
 import io
@@ -23,8 +24,9 @@ MODELS = Path(__file__).resolve().parent.parent / "models"
 SHIPPED = {
     "v1-tutorial": MODELS / "mnist" / "1" / "model.keras",
     "v2-robust": MODELS / "mnist" / "2" / "model.keras",
+    "v3-photos": MODELS / "mnist" / "3" / "model.keras",
 }
-MNIST_FLOOR = {"v1-tutorial": 0.98, "v2-robust": 0.988}
+MNIST_FLOOR = {"v1-tutorial": 0.98, "v2-robust": 0.988, "v3-photos": 0.988}
 # The robust model's own held-out evaluation (card), floors a little under what it measured.
 ROBUST_FLOORS = {
     "mnist": 0.988,
@@ -35,7 +37,32 @@ ROBUST_FLOORS = {
     "typed": 0.98,
     "typed_hand": 0.99,
 }
-REPOSITORY = {"v1-tutorial": ("1", "tutorial"), "v2-robust": ("2", "robust")}
+# Version 3's card: read right (refusals count as wrong) per kind, floors a little under it.
+PHOTO_FLOORS = {
+    "mnist": 0.985,
+    "canvas": 0.975,
+    "distorted": 0.94,
+    "typed": 0.985,
+    "photo_ruled": 0.65,
+    "photo_boxed": 0.7,
+    "photo_shadow": 0.5,
+    "photo_small": 0.58,
+    "photo_grid": 0.7,
+    "photo_sticky": 0.65,
+}
+REFUSED_FLOORS = {  # version 3: share of held-out outliers refused
+    "not_letters": 0.9,
+    "not_hand_letters": 0.6,
+    "not_scribbles": 0.75,
+    "not_shapes": 0.7,
+    "not_textures": 0.88,
+    "not_paper": 0.8,
+}
+REPOSITORY = {
+    "v1-tutorial": ("1", "tutorial"),
+    "v2-robust": ("2", "robust"),
+    "v3-photos": ("3", "robust"),
+}
 
 
 @pytest.fixture(scope="module", params=list(SHIPPED))
@@ -152,7 +179,26 @@ def test_repository_version_has_its_report(version: str) -> None:
 @pytest.mark.parametrize("version", list(REPOSITORY))
 def test_repository_cards_evaluate_the_same_kinds(version: str) -> None:
     card = json.loads(card_path(SHIPPED[version]).read_text())
-    assert list(card["evaluation"]) == list(ROBUST_FLOORS)
+    assert list(card["evaluation"])[: len(ROBUST_FLOORS)] == list(ROBUST_FLOORS)
+
+
+@pytest.mark.parametrize("kind", list(PHOTO_FLOORS))
+def test_photo_card_reads_each_kind_at_least_its_floor(kind: str) -> None:
+    card = json.loads(card_path(SHIPPED["v3-photos"]).read_text())
+    assert card["evaluation"][kind]["accuracy"] >= PHOTO_FLOORS[kind]
+
+
+@pytest.mark.parametrize("kind", list(REFUSED_FLOORS))
+def test_photo_card_refuses_each_kind_of_outlier_at_least_its_floor(kind: str) -> None:
+    entry = json.loads(card_path(SHIPPED["v3-photos"]).read_text())["evaluation"][kind]
+    assert entry["refused"] / entry["images"] >= REFUSED_FLOORS[kind]
+    assert entry["auroc"] >= 0.98
+
+
+def test_photo_card_threshold_refuses_few_mnist_digits() -> None:
+    card = json.loads(card_path(SHIPPED["v3-photos"]).read_text())
+    assert 0 < card["abstention"]["threshold"] < 1
+    assert card["evaluation"]["mnist"]["refused"] / card["evaluation"]["mnist"]["images"] <= 0.005
 
 
 @pytest.mark.parametrize("kind", list(ROBUST_FLOORS))

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.server
 
 COUNT = 4
 INFER = "/v2/models/mnist/infer"
-VERSION = "2"  # models/mnist/2/, the newest
+VERSION = "3"  # models/mnist/3/, the newest
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +94,10 @@ def test_v2_model_metadata_declares_tensors(
     assert metadata["versions"] == [VERSION]
     assert {"name": "pixels", "datatype": "FP32", "shape": [-1, 784]} in metadata["inputs"]
     assert {"name": "image", "datatype": "BYTES", "shape": [-1]} in metadata["inputs"]
-    assert metadata["outputs"] == [{"name": "probabilities", "datatype": "FP32", "shape": [-1, 10]}]
+    outputs = metadata["outputs"]
+    assert outputs[0] == {"name": "probabilities", "datatype": "FP32", "shape": [-1, 10]}
+    # Version 3's card has an abstention threshold: the not-a-digit outputs come with it.
+    assert {"name": "not_a_digit", "datatype": "BOOL", "shape": [-1]} in outputs
 
 
 @pytest.mark.parametrize("binary_in", [True, False])
@@ -246,7 +249,8 @@ def test_v2_binary_response_declares_header_length(http: httpx.Client, digits: n
     length = int(response.headers["inference-header-content-length"])
     header = json.loads(response.content[:length])
     assert header["outputs"][0]["parameters"] == {"binary_data_size": 40}
-    assert len(response.content) == length + 40
+    sizes = [output["parameters"]["binary_data_size"] for output in header["outputs"]]
+    assert len(response.content) == length + sum(sizes)
 
 
 def test_v2_other_routes_keep_detail_errors(http: httpx.Client) -> None:

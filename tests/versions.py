@@ -9,7 +9,7 @@ import numpy as np
 
 from tests.support import SHIPPED_MODEL
 
-SHIPPED_VERSION = SHIPPED_MODEL.parent  # models/mnist/2/, the newest
+SHIPPED_VERSION = SHIPPED_MODEL.parent  # models/mnist/3/, the newest
 
 
 def copy_version(source: Path, repository: Path, version: int) -> Path:
