@@ -112,9 +112,14 @@ def test_read_info_refuses_a_malformed_threshold(tmp_path: Path) -> None:
         read_info(folder / "model.keras")
 
 
-def test_shipped_cards_have_no_threshold() -> None:
-    for card in (REPOSITORY / "mnist").glob("*/model.card.json"):
-        assert "abstention" not in json.loads(card.read_text()), card
+@pytest.mark.parametrize(("version", "has_threshold"), [("1", False), ("2", False), ("3", True)])
+def test_shipped_cards_threshold_only_from_outlier_exposure(
+    version: str, has_threshold: bool
+) -> None:
+    card = json.loads((REPOSITORY / "mnist" / version / "model.card.json").read_text())
+    assert ("abstention" in card) is has_threshold
+    if has_threshold:
+        assert read_info(REPOSITORY / "mnist" / version / "model.keras").abstention_threshold
 
 
 @pytest.mark.parametrize(
