@@ -267,7 +267,9 @@ def test_run_card_evaluates_every_kind_of_upload(card: dict) -> None:
 
 
 def test_run_card_evaluation_of_plain_mnist_is_the_test_result(card: dict) -> None:
-    assert card["evaluation"]["mnist"]["correct"] == card["test"]["correct"]
+    # The same digits; the evaluation counts the ones the threshold refuses as wrong.
+    mnist = card["evaluation"]["mnist"]
+    assert card["test"]["correct"] - mnist["refused"] <= mnist["correct"] <= card["test"]["correct"]
 
 
 def test_run_report_has_the_per_kind_table(card: dict, out_dir: Path) -> None:
