@@ -76,7 +76,7 @@ def test_container_docs_page_served(api: httpx.Client) -> None:
 def test_container_model_metadata(api: httpx.Client) -> None:
     body = api.get("/model").json()
     assert body["name"] == "mnist"
-    assert (body["version"], body["default_version"], body["versions"]) == ("2", "2", ["2"])
+    assert (body["version"], body["default_version"], body["versions"]) == ("3", "3", ["3"])
     assert body["card"]["training"]["recipe"] == "robust"
     assert body["test_accuracy"] >= 0.988
 
