@@ -12,12 +12,10 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageFilter
 
-from app.imaging.errors import ImageError
-from app.imaging.pipeline import prepare_image
 from training.augment import Distortion, distort
+from training.photos import prepared
 from training.typed import render
 
-MAX_PIXELS = 16_000_000  # the service's default limit
 INKS = ((0, 0, 0), (20, 30, 110), (40, 40, 40))  # black, dark blue, pencil gray
 
 
@@ -102,7 +100,7 @@ def prepared_chunk(
     """MNIST digits drawn as `kind` uploads, through the service's preprocessing."""
     rng = np.random.default_rng(seed)
     files = [DIGIT_BUILDERS[kind](digit, rng) for digit in digits]
-    pixels, ok = _prepare(files)
+    pixels, ok = prepared(files)
     return pixels, labels.astype(np.uint8), ok
 
 
@@ -118,18 +116,5 @@ def typed_upload_chunk(
         gray = Image.fromarray(render(faces[int(rng.integers(len(faces)))], int(digit), rng, cache))
         photo = rng.random() < 0.5
         files.append(encode(gray.convert("RGB"), "JPEG", quality=80) if photo else encode(gray))
-    pixels, ok = _prepare(files)
+    pixels, ok = prepared(files)
     return pixels, labels, ok
-
-
-def _prepare(files: list[bytes]) -> tuple[NDArray[np.uint8], NDArray[np.bool_]]:
-    """The 28x28 digit the service would give the model; ok False where it answers 4xx."""
-    pixels = np.zeros((len(files), 28, 28), dtype=np.uint8)
-    ok = np.zeros(len(files), dtype=bool)
-    for index, data in enumerate(files):
-        try:
-            pixels[index] = prepare_image(data, max_pixels=MAX_PIXELS).pixels
-            ok[index] = True
-        except (ImageError, IndexError):
-            pass
-    return pixels, ok
