@@ -129,8 +129,8 @@ def trickle(url: str, request: bytes, every_s: float, send_for_s: float) -> tupl
             sock.settimeout(30)
             while chunk := sock.recv(65_536):
                 received += chunk
-        except ConnectionResetError:  # it hung up while bytes were still arriving: the same
-            pass
+        except (ConnectionResetError, BrokenPipeError):  # it hung up while bytes were still
+            pass  # arriving (a reset, or EPIPE on the next send): the same
     return received, time.monotonic() - started
 
 
