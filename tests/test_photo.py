@@ -151,12 +151,6 @@ KNOWN_BUGS: dict[str, tuple[str, tuple[int, ...]]] = {
         "it; the largest piece left is chosen",
         (0, 1),
     ),
-    "c-black-frame": (
-        "a frame is removed only sometimes (15 of 18 MNIST test digits 0-5 x noise seeds 0-2 at "
-        "this size): its sides are found, but what is left of it is chosen with the digit, and "
-        "the ink returned is the frame's box",
-        (1,),
-    ),
     "d-shadow-edge-across-digit": (
         "the light estimate blurs the shadow's edge: a full-height band of 'ink' on its dark "
         "side, which _lines removes as a vertical rule with the strokes it crosses; the digit "

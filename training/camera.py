@@ -4,9 +4,10 @@ A scene is drawn at 0.55-0.9 of the photo's resolution and scaled up at the end,
 photo's slight blur (and keeps the full-size work to a few array operations).
 
 Training draws / held-out draws (`held_out=True`) of the light:
-- shadows: linear or radial falloff, or a straight shadow edge (a hand or a phone) with a soft
-  edge through the digit / a hand-shaped or round-edged shadow, blind stripes, two straight
-  shadows at once. Darkening 0.3-0.85 in both; vignetting and mild falloff in both.
+- shadows: linear or radial falloff, a straight shadow edge (a hand or a phone) with a soft
+  edge through the digit, or an object's shadow (a pen, a ruler, a phone: a long rectangle
+  5-60 % of the page wide, over or beside the digit) / a hand-shaped or round-edged shadow,
+  blind stripes, two straight shadows at once. Darkening 0.3-0.85 in both; vignetting and mild falloff in both.
 - white balance: warm-cool and green-magenta casts up to 8 % / up to 14 % (tungsten, shade).
 """
 
@@ -18,7 +19,7 @@ from PIL import Image
 
 Matrix = NDArray[np.float64]
 FIELD_SIDE = 160  # light is smooth: drawn at most this many px long, then scaled up
-SHADOWS = {False: ("linear", "radial", "edge"), True: ("hand", "round", "blinds", "two")}
+SHADOWS = {False: ("linear", "radial", "edge", "object"), True: ("hand", "round", "blinds", "two")}
 
 
 def camera(view: tuple[int, int], rng: np.random.Generator, degrees: float = 3.0) -> Matrix:
@@ -120,6 +121,8 @@ def _shadow(
         return 1.0 - (1.0 - dark) * np.clip(r, 0.0, 1.0) ** rng.uniform(1.0, 2.0)
     if name == "edge":
         shade = _edge(xs, ys, focus, size, rng)
+    elif name == "object":
+        shade = _object(xs, ys, focus, size, rng)
     elif name == "two":
         shade = 1.0 - (1.0 - _edge(xs, ys, focus, size, rng)) * (
             1.0 - _edge(xs, ys, focus, size, rng)
@@ -137,6 +140,20 @@ def _shadow(
     else:  # a hand: palm and four fingers, ellipses with soft rims
         shade = _hand(xs, ys, focus, size, rng)
     return 1.0 - (1.0 - dark) * shade
+
+
+def _object(
+    xs: NDArray, ys: NDArray, focus: tuple[float, float], size: float, rng: np.random.Generator
+) -> NDArray[np.floating]:
+    """A long rectangle's shadow with soft sides, its axis passing within its width of `focus`."""
+    angle = rng.uniform(0, np.pi)
+    half = size * rng.uniform(0.025, 0.3)
+    offset = rng.uniform(-1.5, 1.5) * half
+    across = (xs - focus[0]) * -np.sin(angle) + (ys - focus[1]) * np.cos(angle) - offset
+    along = (xs - focus[0]) * np.cos(angle) + (ys - focus[1]) * np.sin(angle)
+    end = size * rng.uniform(0.2, 1.5)  # one end on the page (a pen's tip), or off it
+    rim = rng.uniform(0.005, 0.03) * size
+    return _soft(half - np.abs(across), rim) * _soft(end - along, rim)
 
 
 def _hand(

@@ -3,8 +3,9 @@
 The steps run on a working copy of at most WORK_SIDE px a side; only the digit's own box is then
 cut from the full-resolution image, so a small digit in a large photo keeps its detail.
 1. Light: the paper's brightness is estimated per channel at a coarse scale (a morphological
-   closing erases strokes, not shadows) and divided out; ink is how much darker than its paper a
-   pixel is, in the channel where it is darkest (ink of any colour on paper of any colour).
+   closing as wide as the strokes erases them, not wider shadows) and divided out; ink is how
+   much darker than its paper a pixel is, in the channel where it is darkest (ink of any
+   colour on paper of any colour).
 2. Lines: thin, straight structures long against the image (ruling, grid, margin, box frames)
    are found by openings with long line kernels and removed; where a stroke crossed one, the
    gap is closed again.
@@ -22,7 +23,8 @@ from app.imaging.errors import NoInk
 
 WORK_SIDE = 512  # working copy's longer side: where lines and components are found
 LIGHT_SIDE = 160  # the paper's light is estimated at this scale ...
-LIGHT_KERNEL = 1 / 3  # ... with a closing this wide (of the longer side): wider than any stroke
+LIGHT_KERNELS = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 3)  # ... by closings this wide (of the side):
+PLATEAU = 2.0  # the first finding at most this times the ink of the narrower one before is kept
 MIN_DARKNESS = 40 / 255  # ink at least this much darker than its paper, or the image is blank
 DARK_PAPER, LIGHT_PAPER = 60, 140  # median gray levels of an image that is clearly one or other
 STROKE_KERNEL = 1 / 12  # of the coarse side: wider than a stroke, narrower than a page
@@ -32,7 +34,7 @@ LINE_SHARE = 0.12  # ... and of the mask lines are looked for in (printed lines 
 LINE_SPAN = 0.25  # a line is at least this long (of the image's side along it) ...
 LINE_PIECE = 0.08  # lines are found as straight runs this long (of the side), joined ...
 LINE_GAP = 0.03  # ... over gaps this long (of the side)
-MAX_DEGREES = 6  # ... and this close to horizontal or vertical (a page photographed askew)
+MAX_DEGREES = 12  # ... and this close to horizontal or vertical (a page or a note lying askew)
 LINE_WIDTH = 5  # px at the working scale removed along a line found (print is 1-4 px wide)
 REPAIR = 15  # px: the widest gap across a removed line that a stroke is joined over
 MIN_PAGE_SIDE = 64  # images smaller than this are not photos of paper: no lines are looked for
@@ -96,36 +98,57 @@ def _light_ink(gray: NDArray[np.uint8]) -> bool:
     dark desk) the strokes decide: thin marks that a small closing fills (dark ones) against
     those a small opening removes (light ones), by more than sensor noise. A shadow's or a
     paper's edge is a step, which neither changes."""
-    coarse, _ = _coarse(gray)
+    coarse = _coarse(gray)
     level = float(np.median(coarse))
     if not DARK_PAPER <= level <= LIGHT_PAPER:
         return level < DARK_PAPER
     side = max(3, round(STROKE_KERNEL * max(coarse.shape)) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (side, side))
     signed = coarse.astype(np.int32)
-    closed = cv2.morphologyEx(coarse, cv2.MORPH_CLOSE, kernel, borderType=cv2.BORDER_REPLICATE)
+    closed = _closed(coarse, STROKE_KERNEL)
     opened = cv2.morphologyEx(coarse, cv2.MORPH_OPEN, kernel, borderType=cv2.BORDER_REPLICATE)
     dark = int(np.clip(closed - signed - NOISE_MARGIN, 0, None).sum())
     light = int(np.clip(signed - opened - NOISE_MARGIN, 0, None).sum())
     return light > dark
 
 
-def _coarse(work: NDArray[np.uint8]) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
-    """The image at LIGHT_SIDE, median-filtered (else a closing finds the noise's peaks), and
-    a square kernel LIGHT_KERNEL of its side."""
+def _coarse(work: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """The image at LIGHT_SIDE, median-filtered (else a closing finds the noise's peaks)."""
     coarse = _resized(work, 1.0 / -(-max(work.shape[:2]) // LIGHT_SIDE))
-    coarse = np.asarray(cv2.medianBlur(coarse, 3), np.uint8)
-    side = max(3, round(LIGHT_KERNEL * max(coarse.shape[:2])) | 1)
-    return coarse, np.asarray(cv2.getStructuringElement(cv2.MORPH_RECT, (side, side)), np.uint8)
+    return np.asarray(cv2.medianBlur(coarse, 3), np.uint8)
+
+
+def _closed(image: NDArray[np.uint8], fraction: float) -> NDArray[np.uint8]:
+    """A closing with a square kernel `fraction` of the image's longer side: darker marks
+    narrower than it are filled with the light around them; a shadow's edge, a step, stays."""
+    side = max(3, round(fraction * max(image.shape[:2])) | 1)
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (side, side))
+    return np.asarray(
+        cv2.morphologyEx(image, cv2.MORPH_CLOSE, kernel, borderType=cv2.BORDER_REPLICATE), np.uint8
+    )
+
+
+def _paper(coarse: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """The paper under the coarse image: closed as wide as the strokes need and no wider.
+    Each wider closing erases wider marks; once one finds little more ink than the one before
+    (the strokes are all found), it is kept, so a shadow wider than the strokes (a pen's, a
+    hand's, a blind's) stays light, not ink. With no such plateau the widest is kept."""
+    ink = 0.0
+    for index, fraction in enumerate(LIGHT_KERNELS):
+        paper = _closed(coarse, fraction)
+        darkness = _darkness(coarse, np.maximum(paper.astype(np.float32), 1.0))
+        found = float(np.clip(darkness - MIN_DARKNESS, 0.0, None).sum())
+        if index and ink > 0 and found <= PLATEAU * ink:
+            return paper
+        ink = found
+    return paper
 
 
 def _light(work: NDArray[np.uint8]) -> NDArray[np.float32]:
     """The paper's brightness under each pixel, per channel, at least 1."""
     height, width = work.shape[:2]
-    coarse, kernel = _coarse(work)
-    paper = cv2.morphologyEx(coarse, cv2.MORPH_CLOSE, kernel, borderType=cv2.BORDER_REPLICATE)
-    paper = cv2.blur(paper, (3, 3))
-    if coarse.shape[:2] != (height, width):
+    paper = cv2.blur(_paper(_coarse(work)), (3, 3))
+    if paper.shape[:2] != (height, width):
         paper = cv2.resize(paper, (width, height), interpolation=cv2.INTER_LINEAR)
     return np.maximum(paper.astype(np.float32), 1.0)
 
