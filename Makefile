@@ -45,7 +45,7 @@ train: $(VENV)/.dev
 evaluate: $(VENV)/.dev
 	$(BIN)/python -m training evaluate
 
-# The benchmark of README's performance section (needs wrk and $$MNIST_NPZ); see python -m bench --help.
+# The benchmark of docs/performance.md (needs wrk and $$MNIST_NPZ); see python -m bench --help.
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench $(BENCH_ARGS)
 

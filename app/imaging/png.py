@@ -2,7 +2,7 @@
 
 Most uploads are small 8-bit grayscale PNGs (MNIST digits saved as PNG). Pillow spends most of
 its time on one 28x28 in Python (plugin lookup, chunk parsing, decoder set-up); libspng, through
-pyspng, decodes it several times faster (README, Performance). `small_gray_png` takes only
+pyspng, decodes it several times faster (docs/performance.md). `small_gray_png` takes only
 files whose every chunk it has checked (signature, CRCs, a plain IHDR, no chunk that could
 change the pixels) and returns None for anything else, so Pillow decodes all the rest and words
 every error. Both decoders give the same pixels for the files taken here (tests/test_png.py
