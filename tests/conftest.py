@@ -12,9 +12,16 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.settings import Settings
-from tests import servers, support
-from tests.support import REPOSITORY, SHIPPED_MODEL, SMALL_BATCH_FILES, SMALL_UPLOAD_BYTES, png
-from tests.versions import carded_version, vouched
+from tests import support
+from tests.support import (
+    REPOSITORY,
+    SHIPPED_MODEL,
+    SMALL_BATCH_FILES,
+    SMALL_UPLOAD_BYTES,
+    png,
+    servers,
+)
+from tests.support.versions import carded_version, vouched
 from training.data import DATA_ENV, Mnist, load_mnist
 
 NO_MNIST = f"${DATA_ENV} is not set: the real MNIST .npz is needed (tests never download it)"

@@ -14,7 +14,7 @@ from app.inference.abstention import LOW_CONFIDENCE, NO_DIGIT_SHAPE, NotADigit, 
 from app.inference.model_file import ModelLoadError, abstention_threshold, read_info
 from app.settings import Settings
 from tests.support import REPOSITORY
-from tests.versions import carded_version
+from tests.support.versions import carded_version
 
 SURE = np.array([0.01] * 9 + [0.91], np.float32)  # highest: 0.91, digit 9
 UNSURE = np.array([0.05] * 8 + [0.2, 0.4], np.float32)  # highest: 0.4

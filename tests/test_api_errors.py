@@ -15,8 +15,8 @@ from PIL import Image
 
 from app.inference.batching import Overloaded
 from app.settings import Settings
-from tests.fakes import serving_with_engine
 from tests.support import SMALL_BATCH_FILES, SMALL_UPLOAD_BYTES, encode, png
+from tests.support.fakes import serving_with_engine
 
 NOISE = png(np.random.default_rng(0).integers(0, 256, (64, 64), dtype=np.uint8))
 DIGIT = np.zeros((28, 28), dtype=np.uint8)

@@ -17,7 +17,7 @@ from app.imaging.pipeline import PreparedImage
 from app.main import create_app
 from app.settings import Settings
 from tests.support import REPOSITORY, png
-from tests.versions import carded_version
+from tests.support.versions import carded_version
 
 THRESHOLD = 0.9
 ABSTAINING, MALFORMED = 1, 2  # versions of the repository below

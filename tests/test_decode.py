@@ -12,8 +12,8 @@ from app.imaging import decode as decode_module
 from app.imaging.decode import ACCEPTED_FORMATS, ACCEPTED_FORMATS_TEXT, decode, open_image, to_array
 from app.imaging.errors import ImageTooLarge, UndecodableImage, UnsupportedFormat
 from app.imaging.header import read_header
-from tests import fuzz_corpus
-from tests.drawings import (
+from tests.support import encode, fuzz_corpus, png
+from tests.support.drawings import (
     MAX_PIXELS,
     UPLOADS,
     correlation,
@@ -21,7 +21,6 @@ from tests.drawings import (
     seven,
     seven_gray,
 )
-from tests.support import encode, png
 
 # id -> (the format Pillow names, decoded to gray (2-D) rather than RGB; None: either, as long
 # as the channels are equal)

@@ -17,7 +17,7 @@ from app.imaging.decoder import HEAVY_PIXELS, INLINE_MAX_BYTES, Decoder, decodes
 from app.imaging.errors import ImageError, NoInk
 from app.imaging.header import Header, read_header
 from app.imaging.pipeline import PreparedImage
-from tests.fuzz_corpus import digit, encode, gif, jpeg_scans, png, tiff
+from tests.support.fuzz_corpus import digit, encode, gif, jpeg_scans, png, tiff
 
 MAX_PIXELS = 16_000_000
 

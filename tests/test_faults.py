@@ -28,10 +28,10 @@ from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw
 
 from app.imaging import decoder, pipeline
-from tests import procfs, servers, support
-from tests.fuzz_requests import http
-from tests.loadgen import DIGIT_28, Load, load, settled
-from tests.support import SHIPPED_MODEL, multipart, part
+from tests import support
+from tests.support import SHIPPED_MODEL, multipart, part, procfs, servers
+from tests.support.fuzz_requests import http
+from tests.support.loadgen import DIGIT_28, Load, load, settled
 
 pytestmark = pytest.mark.server
 

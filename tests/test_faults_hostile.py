@@ -17,11 +17,10 @@ import httpx
 import numpy as np
 import pytest
 
-from tests import servers
-from tests.fuzz_corpus import jpeg_scans
-from tests.fuzz_requests import http
-from tests.loadgen import DIGIT_28, PHOTO
-from tests.support import multipart, part, png
+from tests.support import multipart, part, png, servers
+from tests.support.fuzz_corpus import jpeg_scans
+from tests.support.fuzz_requests import http
+from tests.support.loadgen import DIGIT_28, PHOTO
 
 pytestmark = pytest.mark.server
 

@@ -17,10 +17,18 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests import servers
-from tests.fuzz_corpus import Upload, bombs, corpus, seeds
-from tests.fuzz_requests import FRAMING, FRAMING_ANSWER, JSON, NONE, RawCase, exchange, raw_cases
-from tests.procfs import rss_mb
+from tests.support import servers
+from tests.support.fuzz_corpus import Upload, bombs, corpus, seeds
+from tests.support.fuzz_requests import (
+    FRAMING,
+    FRAMING_ANSWER,
+    JSON,
+    NONE,
+    RawCase,
+    exchange,
+    raw_cases,
+)
+from tests.support.procfs import rss_mb
 
 pytestmark = [pytest.mark.fuzz, pytest.mark.server]
 

@@ -15,8 +15,8 @@ from PIL import Image
 
 from app.imaging.errors import ImageError, NoInk
 from app.imaging.pipeline import PreparedImage, prepare_image, prepare_pixels
-from tests import fuzz_corpus
-from tests.fuzz_corpus import MAGIC, digit, encode
+from tests.support import fuzz_corpus
+from tests.support.fuzz_corpus import MAGIC, digit, encode
 
 # Derandomized: the same examples on every run, so CI is stable.
 FUZZ = settings(

@@ -12,9 +12,8 @@ from PIL import Image
 from app.imaging.errors import EmptyImage, ImageTooLarge
 from app.imaging.header import Header, check_limits, declared_pixels, read_header
 from app.imaging.png import PNG_SIGNATURE
-from tests import fuzz_corpus
-from tests.drawings import MAX_PIXELS, seven
-from tests.support import encode, png
+from tests.support import encode, fuzz_corpus, png
+from tests.support.drawings import MAX_PIXELS, seven
 
 
 def chunk(kind: bytes, body: bytes) -> bytes:

@@ -18,9 +18,9 @@ import httpx
 import numpy as np
 import pytest
 
-from tests import procfs, servers
-from tests.loadgen import DIGIT_28
-from tests.versions import SHIPPED_VERSION, broken_version, copy_version, shifted_version
+from tests.support import procfs, servers
+from tests.support.loadgen import DIGIT_28
+from tests.support.versions import SHIPPED_VERSION, broken_version, copy_version, shifted_version
 
 pytestmark = pytest.mark.server
 

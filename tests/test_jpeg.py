@@ -11,7 +11,7 @@ from app.imaging.errors import ImageTooLarge, NoInk
 from app.imaging.header import declared_pixels
 from app.imaging.jpeg import MAX_SCANS, JpegLayout, JpegLimit, jpeg_layout, jpeg_size
 from app.imaging.pipeline import prepare_image
-from tests.fuzz_corpus import bmp, digit, encode, gif, jpeg_scans, jpeg_sized, png, tiff
+from tests.support.fuzz_corpus import bmp, digit, encode, gif, jpeg_scans, jpeg_sized, png, tiff
 
 PHOTO = Image.fromarray(np.random.default_rng(0).integers(0, 256, (90, 120, 3), dtype=np.uint8))
 

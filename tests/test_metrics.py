@@ -14,8 +14,8 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.__main__ import MULTIPROC_ENV, metrics_dir
-from tests import servers, support
-from tests.support import png
+from tests import support
+from tests.support import png, servers
 from training.data import Mnist
 
 Labels = dict[str, str]

@@ -8,7 +8,7 @@ from numpy.typing import NDArray
 from app.imaging import normalize as normalize_module
 from app.imaging.errors import NoInk
 from app.imaging.normalize import is_mnist_digit, normalize, resize_plain, stroke_width
-from tests.drawings import box_side, centre_of_mass, correlation, seven_gray
+from tests.support.drawings import box_side, centre_of_mass, correlation, seven_gray
 from training.data import Mnist
 
 

@@ -20,7 +20,7 @@ from schemathesis.specs.openapi.checks import (
 
 from app.main import create_app
 from app.settings import Settings
-from tests import servers
+from tests.support import servers
 
 pytestmark = [pytest.mark.fuzz, pytest.mark.server]
 

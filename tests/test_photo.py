@@ -19,8 +19,8 @@ from app.imaging.errors import NoInk
 from app.imaging.normalize import normalize
 from app.imaging.photo import Digit, digit_ink
 from app.imaging.pipeline import prepare_image, prepare_pixels
-from tests.drawings import MAX_PIXELS, correlation
 from tests.support import encode, png
+from tests.support.drawings import MAX_PIXELS, correlation
 from training.data import Mnist
 
 Ink = NDArray[np.float32]

@@ -21,9 +21,8 @@ from app.imaging.errors import (
 from app.imaging.header import read_header
 from app.imaging.normalize import is_mnist_digit, resize_plain
 from app.imaging.pipeline import PreparedImage, prepare_image, prepare_pixels
-from tests import fuzz_corpus
-from tests.drawings import MAX_PIXELS, UPLOADS, correlation, seven, seven_gray
-from tests.support import encode, png
+from tests.support import encode, fuzz_corpus, png
+from tests.support.drawings import MAX_PIXELS, UPLOADS, correlation, seven, seven_gray
 from training.data import Mnist
 
 

@@ -32,7 +32,8 @@ from fastapi.testclient import TestClient
 from app.imaging.pixels import to_model_input
 from app.main import create_app
 from app.settings import Settings
-from tests.realistic import (
+from tests.support import REPOSITORY, png
+from tests.support.realistic import (
     MNIST_KINDS,
     SYSTEM_SIZES,
     SYSTEM_STROKES,
@@ -42,7 +43,6 @@ from tests.realistic import (
     system_fonts,
     typed_digits,
 )
-from tests.support import REPOSITORY, png
 from training.data import Mnist
 
 ROBUST_MODEL = Path(__file__).resolve().parent.parent / "models" / "mnist" / "3" / "model.keras"

@@ -17,9 +17,9 @@ from fastapi.testclient import TestClient
 from app.http.security import KEY_HEADER
 from app.main import create_app
 from app.settings import Settings
-from tests.fakes import serving_with_engine
-from tests.fuzz_corpus import digit, encode
 from tests.support import REPOSITORY, ROOT
+from tests.support.fakes import serving_with_engine
+from tests.support.fuzz_corpus import digit, encode
 
 KEY = "k3y-for-tests-0123456789"
 DIGIT = encode(digit(28), "PNG")

@@ -9,7 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests import servers, support
+from tests import support
+from tests.support import servers
 from training.data import Mnist
 
 pytestmark = pytest.mark.server

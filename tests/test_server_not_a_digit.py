@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 import tritonclient.http as triton
 
-from tests import servers
-from tests.support import ROOT, png
+from tests.support import ROOT, png, servers
+from tests.support.versions import carded_version
 from tests.test_api_not_a_digit import THRESHOLD, noise_texture
-from tests.versions import carded_version
 from training.data import Mnist
 
 pytestmark = pytest.mark.server

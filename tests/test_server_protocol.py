@@ -12,10 +12,9 @@ import pytest
 
 from app import __main__ as entry
 from app.http.server_protocol import MAX_CHUNKS, MAX_HEAD_BYTES, MAX_HEADERS, MAX_URL_BYTES
-from tests import servers
-from tests.fuzz_requests import http
-from tests.loadgen import DIGIT_28, PHOTO
-from tests.support import multipart, part
+from tests.support import multipart, part, servers
+from tests.support.fuzz_requests import http
+from tests.support.loadgen import DIGIT_28, PHOTO
 
 pytestmark = pytest.mark.server
 

@@ -10,8 +10,7 @@ import pytest
 
 from app.inference.classifier import Classifier
 from app.inference.model_file import ModelLoadError, read_info, sha256_of
-from tests import servers
-from tests.support import SHIPPED_MODEL
+from tests.support import SHIPPED_MODEL, servers
 from training.__main__ import main
 from training.data import DATA_ENV, Mnist
 from training.export import export

@@ -17,9 +17,9 @@ import httpx
 import numpy as np
 import pytest
 
-from tests import servers, support
-from tests.strokes import digit_strokes, smooth
-from tests.support import ROOT, png
+from tests import support
+from tests.support import ROOT, png, servers
+from tests.support.strokes import digit_strokes, smooth
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is in the dev extra")
 expect = sync_api.expect

@@ -9,8 +9,8 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.settings import Settings
-from tests.loadgen import DIGIT_28, v2_pixels
-from tests.versions import SHIPPED_VERSION, copy_version, shifted_version
+from tests.support.loadgen import DIGIT_28, v2_pixels
+from tests.support.versions import SHIPPED_VERSION, copy_version, shifted_version
 
 UPLOAD = {"files": {"file": ("d.png", DIGIT_28, "image/png")}}
 LONG = "9" * 5000  # past Python's int-from-text limit (4,300 digits)

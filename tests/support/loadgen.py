@@ -13,8 +13,8 @@ import httpx
 import numpy as np
 from PIL import Image
 
-from tests import procfs
-from tests.fuzz_corpus import digit, encode
+from tests.support import procfs
+from tests.support.fuzz_corpus import digit, encode
 
 MAX_REQUESTS = 1_000_000  # a bound on the loop besides the time
 TIMEOUT = httpx.Timeout(30.0)

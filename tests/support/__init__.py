@@ -1,5 +1,10 @@
 """What tests and the benchmark share: paths of the shipped models, free ports, readiness
-polling of a server, and builders for image files and multipart bodies as clients send them."""
+polling of a server, and builders for image files and multipart bodies as clients send them.
+
+The modules beside this one: `servers` (a real `python -m app`), `versions` (model versions on
+disk), `fakes` (stand-ins for what the lifespan builds), `loadgen` and `procfs` (load and what a
+process holds), `fuzz_corpus` and `fuzz_requests` (hostile uploads and requests), `drawings`,
+`realistic` and `strokes` (images and pen strokes)."""
 
 import io
 import socket
@@ -11,7 +16,7 @@ import httpx
 import numpy as np
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 REPOSITORY = ROOT / "models"
 SHIPPED_MODEL = REPOSITORY / "mnist" / "3" / "model.keras"  # the newest: served by default
 SMALL_BATCH_FILES = 3  # max_batch_files of the small-batch app of conftest
