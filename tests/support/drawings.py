@@ -1,5 +1,5 @@
-"""Images and measures the imaging tests share (test_header, test_decode, test_normalize,
-test_pipeline, test_photo): a drawn '7', canvas exports, and how alike two digits are."""
+"""Images and measures tests share (tests/imaging, the "not a digit" tests): a drawn '7', canvas
+exports, how alike two digits are, and a noise texture only the probabilities can judge."""
 
 from collections.abc import Callable
 
@@ -89,3 +89,11 @@ UPLOADS: dict[str, Callable[[], bytes]] = {
     "webp": lambda: encode(seven().convert("RGB"), "WEBP"),
     "tiff": lambda: encode(seven().convert("RGB"), "TIFF"),
 }
+
+
+def noise_texture(seed: int = 0) -> np.ndarray:
+    """A 28x28 MNIST-style image (light on black, centred by mass) of noise: it reaches the model
+    unchanged, so only the probabilities decide (the photo stage does not look at it)."""
+    pixels = np.zeros((28, 28), np.uint8)
+    pixels[4:24, 4:24] = np.random.default_rng(seed).integers(0, 256, (20, 20))
+    return pixels

@@ -10,6 +10,7 @@ import numpy as np
 from tests.support import SHIPPED_MODEL
 
 SHIPPED_VERSION = SHIPPED_MODEL.parent  # models/mnist/3/, the newest
+THRESHOLD = 0.9  # the abstention threshold of the versions the "not a digit" tests card
 
 
 def copy_version(source: Path, repository: Path, version: int) -> Path:

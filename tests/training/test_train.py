@@ -27,13 +27,13 @@ from PIL import Image, ImageDraw, ImageFont
 
 from app.imaging.pixels import to_model_input
 from app.inference.model_file import read_info, vouched_flatbuffer
+from tests.support import ROOT
 from training import outliers, photos
 from training.data import DATA_ENV, Mnist, load_mnist
 from training.train import TrainConfig, fit, run
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent
 TRAIN_IMAGES = 2000
 SYNTHETIC_TEST_IMAGES = 500
 CLI_LIMIT = 1000

@@ -1,7 +1,7 @@
 """Thousands of hostile uploads and requests over real HTTP to a real `python -m app`: each gets a
 200 or a 4xx with a JSON `detail`, never a 5xx or a hang, and the server stays ready and lean.
 
-The corpus is tests/fuzz_corpus.py (seeded); FUZZ_SCALE=4 multiplies its random families.
+The corpus is tests/support/fuzz_corpus.py (seeded); FUZZ_SCALE=4 multiplies its random families.
 """
 
 import json

@@ -8,8 +8,9 @@ import pytest
 import yaml
 
 from app.settings import Settings
+from tests.support import ROOT
 
-DEPLOY = Path(__file__).resolve().parent.parent / "deploy" / "kubernetes"
+DEPLOY = ROOT / "deploy" / "kubernetes"
 KUBERNETES_VERSION = "1.30"  # the oldest release the manifests must work on
 Manifest = dict[str, Any]
 

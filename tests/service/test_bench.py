@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from tests.support import ROOT
 from training.data import DATA_ENV
 
-ROOT = Path(__file__).resolve().parent.parent
 SMOKE_TIMEOUT_S = 900
 
 pytestmark = [

@@ -1,6 +1,6 @@
 """`python -m training`: its help, its error for a bad --data, `evaluate`, and argument parsing.
 
-Training through the command line is tested in test_training_train.py, beside the other run.
+Training through the command line is tested in test_train.py, beside the other run.
 """
 
 import json
@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.support import ROOT
 from training.__main__ import main, parse_args
 from training.data import DATA_ENV, Mnist
 from training.train import TrainConfig
 
-ROOT = Path(__file__).resolve().parent.parent
 CARD = ROOT / "models" / "mnist" / "1" / "model.card.json"
 OPTIONS = [
     "--data",

@@ -1,6 +1,6 @@
 """Smoke test of a running container, from outside: `docker compose up`, then
 
-    MNIST_API_URL=http://127.0.0.1:8000 python -m pytest tests/container
+    MNIST_API_URL=http://127.0.0.1:8000 python -m pytest tests/service/container
 
 Skipped unless MNIST_API_URL is set. Uses a real MNIST test digit when $MNIST_NPZ is set.
 """
@@ -33,7 +33,7 @@ def test_container_readyz_reports_ready(api: httpx.Client) -> None:
 
 def test_container_predicts_real_mnist_digits(api: httpx.Client, mnist) -> None:  # type: ignore[no-untyped-def]
     """The shipped model's accuracy (99 %) on 200 test digits: the served model is the real one
-    (tests/test_mnist_over_http.py checks every answer equals the offline model's)."""
+    (tests/http/test_mnist.py checks every answer equals the offline model's)."""
     correct = 0
     for index in range(200):
         data = png(mnist.x_test[index])

@@ -22,7 +22,6 @@ font, so that threshold does not depend on the machine; system fonts get a loose
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -45,7 +44,7 @@ from tests.support.realistic import (
 )
 from training.data import Mnist
 
-ROBUST_MODEL = Path(__file__).resolve().parent.parent / "models" / "mnist" / "3" / "model.keras"
+ROBUST_MODEL = REPOSITORY / "mnist" / "3" / "model.keras"
 OVER_HTTP = 500  # MNIST test digits posted as 28x28 PNG, compared with Keras offline
 
 THRESHOLDS = {

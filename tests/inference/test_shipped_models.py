@@ -9,7 +9,6 @@ card records an abstention threshold); the service serves the newest, 3, by defa
 import io
 import json
 import zipfile
-from pathlib import Path
 
 import h5py
 import keras
@@ -18,9 +17,10 @@ import pytest
 
 from app.imaging.pixels import to_model_input
 from app.inference.model_file import card_path, read_info
+from tests.support import REPOSITORY
 from training.data import Mnist
 
-MODELS = Path(__file__).resolve().parent.parent / "models"
+MODELS = REPOSITORY
 SHIPPED = {
     "v1-tutorial": MODELS / "mnist" / "1" / "model.keras",
     "v2-robust": MODELS / "mnist" / "2" / "model.keras",

@@ -1,6 +1,6 @@
 """app.imaging.png: the libspng fast path: Pillow's exact pixels for the small plain gray PNGs
 it takes, None for every other file (which Pillow then decodes). What a PNG's header declares is
-app.imaging.header's (tests/test_header.py)."""
+app.imaging.header's (tests/imaging/test_header.py)."""
 
 import io
 import struct

@@ -17,19 +17,11 @@ from app.imaging.pipeline import PreparedImage
 from app.main import create_app
 from app.settings import Settings
 from tests.support import REPOSITORY, png
-from tests.support.versions import carded_version
+from tests.support.drawings import noise_texture
+from tests.support.versions import THRESHOLD, carded_version
 
-THRESHOLD = 0.9
 ABSTAINING, MALFORMED = 1, 2  # versions of the repository below
 NO_SHAPE = "no ink component is shaped like a digit"
-
-
-def noise_texture(seed: int = 0) -> np.ndarray:
-    """A 28x28 MNIST-style image (light on black, centred by mass) of noise: it reaches the model
-    unchanged, so only the probabilities decide (the photo stage does not look at it)."""
-    pixels = np.zeros((28, 28), np.uint8)
-    pixels[4:24, 4:24] = np.random.default_rng(seed).integers(0, 256, (20, 20))
-    return pixels
 
 
 NOISE = png(noise_texture())

@@ -10,8 +10,8 @@ import pytest
 import tritonclient.http as triton
 
 from tests.support import ROOT, png, servers
-from tests.support.versions import carded_version
-from tests.test_api_not_a_digit import THRESHOLD, noise_texture
+from tests.support.drawings import noise_texture
+from tests.support.versions import THRESHOLD, carded_version
 from training.data import Mnist
 
 pytestmark = pytest.mark.server

@@ -1,12 +1,12 @@
 """docs/samples: the README's quick-start images, read right by the shipped model over real HTTP."""
 
 import subprocess
-from pathlib import Path
 
 import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import ROOT
+
 SAMPLES = ROOT / "docs" / "samples"
 EXPECTED = {"digit.png": 7, "drawn-3.png": 3, "typed-4.png": 4, "mnist-style-2.png": 2}
 
