@@ -10,7 +10,9 @@ import io
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import numpy as np
@@ -24,12 +26,39 @@ SMALL_UPLOAD_BYTES = 64 * 1024  # max_upload_bytes of the small-upload app of co
 READY_TIMEOUT_S = 180.0
 BOUNDARY = b"fuzzboundary"
 
+T = TypeVar("T")
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port on `host` that nothing listens on right now."""
     with socket.socket() as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def poll(check: Callable[[], T], timeout_s: float, interval_s: float = 0.05) -> T | None:
+    """Call `check` every `interval_s` until it returns a true value, and return that value;
+    None once `timeout_s` have passed. The tests' one poll loop: where a test waits for
+    something outside it (a process, a server), it waits here."""
+    deadline = time.monotonic() + timeout_s
+    while not (result := check()):
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(interval_s)
+    return result
+
+
+def eventually(
+    check: Callable[[], T],
+    timeout_s: float,
+    failure: str | Callable[[], str] = "condition not met in time",
+    interval_s: float = 0.05,
+) -> T:
+    """`poll`, failing with `failure` (a text, or a function giving it) when the time is up."""
+    result = poll(check, timeout_s, interval_s)
+    if result is None:
+        raise AssertionError(failure() if callable(failure) else failure)
+    return result
 
 
 def wait_ready(
@@ -40,18 +69,22 @@ def wait_ready(
     path: str = "/readyz",
 ) -> None:
     """Poll GET `path` until 200; fail with the server's log if it exits or takes too long."""
-    deadline = time.monotonic() + timeout_s
     with httpx.Client(base_url=url, timeout=2, trust_env=False) as http:
-        while time.monotonic() < deadline:
+
+        def ready() -> bool:
             if process.poll() is not None:
                 raise AssertionError(f"server exited with {process.returncode}:\n{log.read_text()}")
             try:
-                if http.get(path).status_code == 200:
-                    return
+                return http.get(path).status_code == 200
             except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-    raise AssertionError(f"server not ready after {timeout_s}s:\n{log.read_text()}")
+                return False
+
+        eventually(
+            ready,
+            timeout_s,
+            lambda: f"server not ready after {timeout_s}s:\n{log.read_text()}",
+            interval_s=0.2,
+        )
 
 
 def encode(image: Image.Image, format: str = "PNG", **params: object) -> bytes:

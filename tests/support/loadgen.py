@@ -13,7 +13,7 @@ import httpx
 import numpy as np
 from PIL import Image
 
-from tests.support import procfs
+from tests.support import poll, procfs
 from tests.support.fuzz_corpus import digit, encode
 
 MAX_REQUESTS = 1_000_000  # a bound on the loop besides the time
@@ -104,11 +104,9 @@ def load(url: str, seconds: float, concurrency: int, seed: int = 0) -> Load:
 
 def settled(pid: int, before: procfs.Holdings, timeout_s: float = 10) -> procfs.Holdings:
     """The server's holdings once closed connections are gone (or the timeout passed)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
+
+    def back() -> procfs.Holdings | None:
         now = procfs.holdings(pid)
-        if (now.fds <= before.fds and now.threads <= before.threads) or (
-            time.monotonic() > deadline
-        ):
-            return now
-        time.sleep(0.25)
+        return now if now.fds <= before.fds and now.threads <= before.threads else None
+
+    return poll(back, timeout_s, 0.25) or procfs.holdings(pid)
