@@ -245,11 +245,9 @@ def test_sigterm_finishes_requests_in_flight_then_exits_0(tmp_path: Path) -> Non
         in_flight = [socket.create_connection(address(server.url), timeout=30) for _ in range(8)]
         for sock in in_flight:
             sock.sendall(request[:half])  # headers and part of the body: the app is reading
-        time.sleep(0.5)
+        support.eventually(lambda: in_flight_requests(server.url) >= 8 + 1, 30)  # + the scrape
         server.process.send_signal(signal.SIGTERM)
-        time.sleep(0.5)
-        with pytest.raises(ConnectionRefusedError):  # no longer accepting
-            socket.create_connection(address(server.url), timeout=2).close()
+        support.eventually(lambda: refuses_connections(server.url), 10, "still accepting")
         answers = []
         for sock in in_flight:
             sock.sendall(request[half:])
@@ -258,6 +256,22 @@ def test_sigterm_finishes_requests_in_flight_then_exits_0(tmp_path: Path) -> Non
         assert server.process.wait(timeout=30) == 0
     assert all(answer.startswith(b"HTTP/1.1 200") for answer in answers), answers[:2]
     assert all(json.loads(answer.partition(b"\r\n\r\n")[2])["digit"] == 7 for answer in answers)
+
+
+def in_flight_requests(url: str) -> float:
+    """The requests the app is handling, from /metrics (the scrape counts itself)."""
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    found = re.search(r"^http_requests_in_flight (\S+)$", text, re.M)
+    assert found, text
+    return float(found.group(1))
+
+
+def refuses_connections(url: str) -> bool:
+    try:
+        socket.create_connection(address(url), timeout=2).close()
+    except ConnectionRefusedError:
+        return True
+    return False
 
 
 def read_answer(sock: socket.socket) -> bytes:
@@ -294,22 +308,32 @@ def test_killed_worker_is_replaced_and_readiness_holds(tmp_path: Path) -> None:
     env = {"MNIST_API_INFERENCE_THREADS": "1"}
     with servers.running(tmp_path, "--workers", "2", env=env) as server:
         pid = server.process.pid
-        deadline = time.monotonic() + support.READY_TIMEOUT_S
-        while len(original := workers(pid)) < 2 or loaded_workers(server.url) != original:
-            assert time.monotonic() < deadline, "two workers never both loaded"
-            time.sleep(0.5)
+
+        def both_loaded() -> set[int] | None:
+            now = workers(pid)
+            return now if len(now) == 2 and loaded_workers(server.url) == now else None
+
+        original = support.eventually(
+            both_loaded, support.READY_TIMEOUT_S, "two workers never both loaded", interval_s=0.5
+        )
         victim = min(original)
         os.kill(victim, signal.SIGKILL)
         ready = []
-        while time.monotonic() < deadline:
+
+        def replaced() -> set[int] | None:
             ready.append(httpx.get(f"{server.url}/readyz", timeout=10).status_code)
-            now = workers(pid)
-            if len(now) == 2 and victim not in now and loaded_workers(server.url) == now:
-                break
-            time.sleep(0.3)
-        assert victim not in now, now
-        assert len(now) == 2, now
-        assert loaded_workers(server.url) == now
+            now = both_loaded()
+            return now if now is not None and victim not in now else None
+
+        replacement = support.eventually(
+            replaced,
+            support.READY_TIMEOUT_S,
+            lambda: f"worker {victim} not replaced: {workers(pid)}",
+            interval_s=0.3,
+        )
+        assert victim not in replacement, replacement
+        assert len(replacement) == 2, replacement
+        assert loaded_workers(server.url) == replacement
     assert set(ready) == {200}, Counter(ready)
 
 
@@ -323,15 +347,19 @@ def test_model_broken_on_disk_while_serving_keeps_the_loaded_one(
     with httpx.Client(base_url=impatient.url, timeout=30) as client:
         sha = client.get("/model").json()["sha256"]
         litert.write_bytes(litert.read_bytes()[:1000])  # a deploy that died half-way through
-        deadline = time.monotonic() + 30
-        while (
-            "new files failed"
-            not in (entry := client.post("/v2/repository/index").json()[0])["reason"]
-        ):
-            assert time.monotonic() < deadline, entry
+
+        def reload_failed() -> dict[str, Any] | None:
+            entry: dict[str, Any] = client.post("/v2/repository/index").json()[0]
+            if "new files failed" in entry["reason"]:
+                return entry
             response = client.post("/predict", files={"file": ("d.png", DIGIT_28)})
             assert response.status_code == 200
-            time.sleep(0.2)
+            return None
+
+        index = "/v2/repository/index"
+        entry = support.eventually(
+            reload_failed, 30, lambda: str(client.post(index).json()[0]), interval_s=0.2
+        )
         assert entry["state"] == "READY"  # the reload failed: the files loaded before serve on
         assert "differs from the one its card records" in entry["reason"]
         response = client.post("/predict", files={"file": ("d.png", DIGIT_28)})
