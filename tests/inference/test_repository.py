@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 
 from app.inference.batching import BatchingEngine
 from app.inference.control import ControlFile
-from app.inference.layout import Found, RepositoryUnreadable, Source
+from app.inference.layout import Clock, Found, RepositoryUnreadable, Source
 from app.inference.model_file import ModelInfo, ModelLoadError
 from app.inference.plan import State
 from app.inference.policy import PolicyError, VersionPolicy
@@ -51,6 +51,26 @@ def files_complete_at_first_sight(monkeypatch: pytest.MonkeyPatch) -> None:
     scan that sees them, so each scenario needs one reconcile per step; the tests of settling
     set RECHECK_S themselves."""
     monkeypatch.setattr("app.inference.layout.RECHECK_S", 0.0)
+
+
+class FakeClock:
+    """The repository's clocks, moved only by the test: monotonic from 0, wall-clock from the
+    real time (the files' modification times are real)."""
+
+    def __init__(self) -> None:
+        self.elapsed, self.started = 0.0, time.time()
+
+    def monotonic(self) -> float:
+        return self.elapsed
+
+    def wall(self) -> float:
+        return self.started + self.elapsed
+
+    def advance(self, seconds: float) -> None:
+        self.elapsed += seconds
+
+
+GUARD_S = 10.0  # bounds an await that would hang if the test failed
 
 
 class FakeClassifier:
@@ -99,6 +119,8 @@ def litert_card(record: dict[str, object]) -> bytes:
 
 def repository(root: Path, policy: str = "latest", **options: object) -> Repository:
     state_dir = options.pop("state_dir", None)
+    if isinstance(clock := options.pop("clock", None), FakeClock):
+        options["clock"] = Clock(monotonic=clock.monotonic, wall=clock.wall)
     return Repository(
         Source(root),
         VersionPolicy.parse(policy),
@@ -208,9 +230,10 @@ def test_files_still_changing_wait_until_unchanged_for_the_settle_time(
 ) -> None:
     monkeypatch.setattr("app.inference.layout.SETTLE_S", 0.3)
     write_version(tmp_path, 1, "digit:1")
+    clock = FakeClock()
 
     async def scenario() -> None:
-        repo = repository(tmp_path)
+        repo = repository(tmp_path, clock=clock)
         await repo.start()
         write_version(tmp_path, 2, "digit:2", age_s=0)  # just written
         settles_in = await repo.reconcile()
@@ -220,7 +243,7 @@ def test_files_still_changing_wait_until_unchanged_for_the_settle_time(
         assert 0 < settles_in <= 0.3  # the poller looks again then, not a poll interval later
         assert await repo.reconcile() is not None  # unchanged, but not for long enough
         assert repo.versions == [1]
-        await asyncio.sleep(settles_in)
+        clock.advance(settles_in)
         assert await repo.reconcile() is None
         assert repo.versions == [2]
         await repo.stop()
@@ -233,20 +256,21 @@ def test_old_files_wait_for_a_second_look_so_a_file_still_to_come_is_not_missed(
 ) -> None:
     monkeypatch.setattr("app.inference.layout.RECHECK_S", 0.2)
     write_version(tmp_path, 1, "digit:1")
+    clock = FakeClock()
 
     async def scenario() -> None:
-        repo = repository(tmp_path)
+        repo = repository(tmp_path, clock=clock)
         await repo.start()
         model = write_version(tmp_path, 2, "digit:2")  # copied with its old times kept (cp -a)
         settles_in = await repo.reconcile()
         assert repo.versions == [1]  # the card, say, may not be there yet
         assert settles_in is not None
         assert 0 < settles_in <= 0.2
-        await asyncio.sleep(0.1)
+        clock.advance(0.1)
         write_beside(model, "model.card.json", b"{}")  # ... and here it comes, old times kept
         await repo.reconcile()
         assert repo.versions == [1]  # a new file: look again
-        await asyncio.sleep(0.2)
+        clock.advance(0.2)
         assert await repo.reconcile() is None
         assert repo.versions == [2]
         await repo.stop()
@@ -311,14 +335,15 @@ def test_files_dated_in_the_future_settle_by_the_services_clock(
 ) -> None:
     monkeypatch.setattr("app.inference.layout.SETTLE_S", 0.3)
     write_version(tmp_path, 1, "digit:1")
+    clock = FakeClock()
 
     async def scenario() -> None:
-        repo = repository(tmp_path)
+        repo = repository(tmp_path, clock=clock)
         await repo.start()
         write_version(tmp_path, 2, "digit:2", age_s=-3600)  # a skewed clock on a shared volume
         await repo.reconcile()
         assert repo.versions == [1]
-        await asyncio.sleep(0.35)
+        clock.advance(0.35)
         await repo.reconcile()  # the same size and time for 0.3 s by this process's clock
         assert repo.versions == [2]
         await repo.stop()
@@ -337,10 +362,11 @@ def test_removed_version_is_stopped_only_after_its_requests(tmp_path: Path) -> N
             (tmp_path / "mnist" / "1" / "model.keras").unlink()
             await repo.reconcile()
             assert repo.versions == [2]
-            await asyncio.sleep(0.05)
-            rows = await served.engine.predict(np.zeros((1, 784), np.float32))  # still runs
+            await asyncio.sleep(0)  # the retiring task runs: it must wait for this lease
+            row = np.zeros((1, 784), np.float32)
+            rows = await asyncio.wait_for(served.engine.predict(row), GUARD_S)  # still runs
             assert int(rows[0].argmax()) == 1
-        await asyncio.sleep(0.05)
+        await repo.retired()  # the lease is over: the engine stops
         with pytest.raises(RuntimeError, match="not running"):
             await served.engine.predict(np.zeros((1, 784), np.float32))
         await repo.stop()
