@@ -2,7 +2,6 @@
 
 import asyncio
 import threading
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -67,8 +66,8 @@ def run_engine(
 
 
 async def wait_until(condition: threading.Event) -> None:
-    while not condition.is_set():
-        await asyncio.sleep(0.001)
+    """Wait, off the event loop, until the inference thread sets `condition`."""
+    assert await asyncio.to_thread(condition.wait, GUARD_S), "the inference thread never got there"
 
 
 def test_engine_merges_concurrent_requests_into_one_call() -> None:
@@ -235,8 +234,7 @@ def test_engine_lone_request_after_a_shared_batch_waits_for_company() -> None:
         lone = asyncio.ensure_future(engine.predict(rows_of(3)))
         for _ in range(10):
             await asyncio.sleep(0)
-        await asyncio.to_thread(time.sleep, 0.05)  # the inference thread had time to take it
-        assert not lone.done()  # still waiting for company
+        assert not lone.done()  # still waiting for company (had it gone, the batches below show it)
         assert model.batch_sizes == [2]
         company = engine.predict(rows_of(4))  # fills the batch: both go at once
         await asyncio.wait_for(asyncio.gather(lone, company), GUARD_S)
@@ -274,7 +272,7 @@ def test_engine_stop_finishes_queued_work() -> None:
         await wait_until(model.entered)
         queued = [asyncio.ensure_future(engine.predict(rows_of(i))) for i in range(1, 4)]
         await asyncio.sleep(0)
-        asyncio.get_running_loop().call_later(0.05, model.release.set)
+        asyncio.get_running_loop().call_soon(model.release.set)  # once stop() is waiting
         await engine.stop()
         callers = [in_flight, *queued]
         assert [caller.done() for caller in callers] == [True] * 4  # before any further await
