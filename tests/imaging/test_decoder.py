@@ -2,7 +2,6 @@
 
 import io
 import threading
-import time
 from functools import partial
 
 import anyio
@@ -20,6 +19,7 @@ from app.imaging.pipeline import PreparedImage
 from tests.support.fuzz_corpus import digit, encode, gif, jpeg_scans, png, tiff
 
 MAX_PIXELS = 16_000_000
+GUARD_S = 10.0  # bounds a wait that only a failing test reaches
 
 
 def encoded(size: tuple[int, int], mode: str = "L", fmt: str = "PNG", ink: bool = True) -> bytes:
@@ -100,14 +100,16 @@ def test_decoder_runs_at_most_its_threads_at_once() -> None:
     running = 0
     peak = 0
     lock = threading.Lock()
-    release = threading.Event()
+    both_inside, release = threading.Event(), threading.Event()
 
     def work() -> None:
         nonlocal running, peak
         with lock:
             running += 1
             peak = max(peak, running)
-        release.wait(5)
+            if running == 2:
+                both_inside.set()
+        release.wait(GUARD_S)
         with lock:
             running -= 1
 
@@ -115,9 +117,8 @@ def test_decoder_runs_at_most_its_threads_at_once() -> None:
         async with anyio.create_task_group() as group:
             for _ in range(5):
                 group.start_soon(decoder.run, work)
-            with anyio.fail_after(5):  # both threads inside `work`, not only holding a token
-                while running < 2:
-                    await anyio.sleep(0.001)
+            # Both threads inside `work`, not only holding a token.
+            assert await anyio.to_thread.run_sync(both_inside.wait, GUARD_S)
             assert decoder.limiter.statistics().tasks_waiting == 3
             release.set()
 
@@ -157,7 +158,7 @@ def test_is_heavy(data: bytes, heavy: bool) -> None:
 @pytest.mark.parametrize("threads", [2, 3])
 def test_heavy_decodes_leave_a_thread_for_the_others(threads: int) -> None:
     decoder = Decoder(threads, MAX_PIXELS)
-    release = threading.Event()
+    heavy_inside, release = threading.Event(), threading.Event()
     running = {"heavy": 0, "most": 0}
     lock = threading.Lock()
 
@@ -165,23 +166,24 @@ def test_heavy_decodes_leave_a_thread_for_the_others(threads: int) -> None:
         with lock:
             running["heavy"] += 1
             running["most"] = max(running["most"], running["heavy"])
-        release.wait(5)
+            if running["heavy"] == threads - 1:
+                heavy_inside.set()
+        release.wait(2 * GUARD_S)  # longer than the guard: none ends by itself while it runs
         with lock:
             running["heavy"] -= 1
 
-    async def main() -> float:
+    async def main() -> bool:
         async with anyio.create_task_group() as group:
             for _ in range(4 * threads):
                 group.start_soon(partial(decoder.run, heavy, heavy=True))
-            while decoder.heavy.borrowed_tokens < threads - 1:
-                await anyio.sleep(0.001)
-            started = time.perf_counter()
-            await decoder.run(time.sleep, 0.01)  # an ordinary upload's decode
-            light = time.perf_counter() - started
-            release.set()
-        return light
+            try:
+                assert await anyio.to_thread.run_sync(heavy_inside.wait, GUARD_S)
+                with anyio.fail_after(GUARD_S):  # an ordinary upload's decode, meanwhile
+                    return await decoder.run(lambda: not release.is_set())
+            finally:
+                release.set()
 
-    assert anyio.run(main) < 0.5
+    assert anyio.run(main)  # it ran while every heavy decode held its thread
     assert running["most"] == threads - 1
 
 
