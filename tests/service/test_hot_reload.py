@@ -18,6 +18,7 @@ import httpx
 import numpy as np
 import pytest
 
+from tests import support
 from tests.support import procfs, servers
 from tests.support.loadgen import DIGIT_28
 from tests.support.versions import SHIPPED_VERSION, broken_version, copy_version, shifted_version
@@ -29,6 +30,8 @@ LOAD_BUDGET_S = 1.0  # reading, checking and warming a version with its LiteRT f
 CLIENTS = 4
 SWITCH_TIMEOUT_S = 120.0  # converting in a nice-19 child (~4 CPU-s): slow on a busy machine
 MAX_RUN_S = 240.0  # every load loop stops by then, whatever happens
+QUIET_ANSWERS = 200  # answered before the first change (the baseline), and after the last
+QUIET_TIMEOUT_S = 60.0
 
 
 @dataclass
@@ -78,14 +81,17 @@ class Load:
         self.answers.append(Answer(started, seconds, 200, body["model"]["version"], body["digit"]))
 
     def ready_poller(self) -> None:
-        deadline = time.monotonic() + MAX_RUN_S
         with httpx.Client(base_url=self.url, timeout=30, trust_env=False) as http:
-            while not self.stop.is_set() and time.monotonic() < deadline:
+
+            def sample() -> bool:
+                """One look at /readyz; True (done) once the load is stopped."""
                 try:
                     self.readiness.append(http.get("/readyz").status_code)
                 except httpx.HTTPError as exc:
                     self.errors.append(f"readyz: {type(exc).__name__}")
-                time.sleep(0.05)
+                return self.stop.is_set()
+
+            support.poll(sample, MAX_RUN_S)
 
     def since(self, moment: float) -> list[Answer]:
         return [a for a in list(self.answers) if a.started >= moment]
@@ -109,15 +115,15 @@ def loaded(url: str) -> Iterator[Load]:
 def switched(load: Load, version: str, changed: float, settle_answers: int = 40) -> float:
     """Seconds from `changed` until every answer (`settle_answers` in a row) comes from
     `version`; fails after SWITCH_TIMEOUT_S."""
-    deadline = changed + SWITCH_TIMEOUT_S
-    while time.monotonic() < deadline:
+
+    def first_of_the_run() -> Answer | None:
         answers = load.since(changed)
         last_other = max((i for i, a in enumerate(answers) if a.version != version), default=-1)
-        if len(answers) - last_other - 1 >= settle_answers:
-            first = answers[last_other + 1]
-            return first.started - changed
-        time.sleep(0.05)
-    raise AssertionError(f"answers did not switch to version {version} in {SWITCH_TIMEOUT_S} s")
+        return answers[last_other + 1] if len(answers) - last_other - 1 >= settle_answers else None
+
+    late = f"answers did not switch to version {version} in {SWITCH_TIMEOUT_S} s"
+    remaining = changed + SWITCH_TIMEOUT_S - time.monotonic()
+    return support.eventually(first_of_the_run, remaining, late).started - changed
 
 
 def repository_request(url: str, action: str, version: str) -> None:
@@ -137,10 +143,7 @@ def index(url: str, times: int = 6) -> list[list[dict[str, str]]]:
 
 
 def wait_for(check: Callable[[], bool], timeout: float = SWITCH_TIMEOUT_S) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.1)
+    support.eventually(check, timeout, interval_s=0.1)
 
 
 def p99(answers: list[Answer]) -> float:
@@ -164,7 +167,7 @@ def test_versions_swap_under_load_without_a_failed_request(
         servers.running(tmp_path, "--workers", workers, env=env) as server,
         loaded(server.url) as load,
     ):
-        time.sleep(3)
+        support.poll(lambda: len(load.answers) >= QUIET_ANSWERS, QUIET_TIMEOUT_S)
         quiet = load.since(0)
         assert quiet, load.errors[:5]
         assert {a.version for a in quiet} == {"1"}
@@ -210,7 +213,8 @@ def test_versions_swap_under_load_without_a_failed_request(
         )
         timings["remove v1"] = time.monotonic() - changed
         assert timings["remove v1"] < POLL_S + LOAD_BUDGET_S, timings
-        time.sleep(1)
+        removed = time.monotonic()  # the load goes on a while without version 1
+        support.poll(lambda: len(load.since(removed)) >= QUIET_ANSWERS, QUIET_TIMEOUT_S)
     baseline, everything = p99(quiet), p99(load.answers)
     print(f"\nworkers={workers}: {len(load.answers)} requests, timings (s): {timings}")
     print(f"p99 before any change {baseline:.1f} ms, over the whole run {everything:.1f} ms")
