@@ -23,9 +23,9 @@ from pathlib import Path
 
 import httpx
 
-from tests import servers
-from tests.loadgen import DIGIT_28
-from tests.versions import SHIPPED_VERSION, copy_version, shifted_version
+from tests.support import servers
+from tests.support.loadgen import DIGIT_28
+from tests.support.versions import SHIPPED_VERSION, copy_version, shifted_version
 
 TAIL_S = 0.5  # a roll-out's window lasts this long after the switch
 SWITCH_TIMEOUT_S = 120.0

@@ -5,7 +5,7 @@ its time on one 28x28 in Python (plugin lookup, chunk parsing, decoder set-up); 
 pyspng, decodes it several times faster (docs/performance.md). `small_gray_png` takes only
 files whose every chunk it has checked (signature, CRCs, a plain IHDR, no chunk that could
 change the pixels) and returns None for anything else, so Pillow decodes all the rest and words
-every error. Both decoders give the same pixels for the files taken here (tests/test_png.py
+every error. Both decoders give the same pixels for the files taken here (tests/imaging/test_png.py
 compares them).
 """
 

@@ -10,6 +10,7 @@ is ignored.
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -43,10 +44,9 @@ class Fingerprint:
     files: tuple[tuple[str, int, int], ...]
     card_says: CardSays = "unrecorded"
 
-    @property
-    def age_s(self) -> float:
-        """Seconds since the newest of the files was modified."""
-        return time.time() - max(mtime for _, _, mtime in self.files) / 1e9
+    def age_s(self, now: float) -> float:
+        """Seconds from the newest of the files' modification to `now` (wall-clock time)."""
+        return now - max(mtime for _, _, mtime in self.files) / 1e9
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,18 @@ class Found:
     fingerprint: Fingerprint | None
 
 
+@dataclass(frozen=True)
+class Clock:
+    """The clocks settling reads: `monotonic` for how long this process has seen a version's
+    files unchanged, `wall` for how old their modification times are."""
+
+    monotonic: Callable[[], float] = time.monotonic
+    wall: Callable[[], float] = time.time
+
+
+SYSTEM_CLOCK = Clock()
+
+
 class Settling:
     """Which versions' files are complete: seen unchanged by this process for SETTLE_S; or, if
     their modification times are that old already (a folder renamed into place, a copy that
@@ -64,7 +76,8 @@ class Settling:
     RECHECK_S later when there is no card record to go by. A version whose card awaits files
     waits the full SETTLE_S by this process's clock, as does one dated in the future."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock = SYSTEM_CLOCK) -> None:
+        self._clock = clock
         # Per version: its fingerprint, when a scan first saw it (monotonic), and whether it
         # counted as complete since. A change of fingerprint starts over.
         self._seen: dict[int, tuple[Fingerprint | None, float, bool]] = {}
@@ -72,7 +85,7 @@ class Settling:
     def complete(self, found: dict[int, Found], trust: bool) -> tuple[set[int], float | None]:
         """The complete versions of a scan (all with files, if `trust`), and in how many seconds
         the next of the others can be (None: no other)."""
-        now = time.monotonic()
+        now = self._clock.monotonic()
         seen: dict[int, tuple[Fingerprint | None, float, bool]] = {}
         stable, pending = set(), []
         for version, item in found.items():
@@ -90,14 +103,13 @@ class Settling:
         self._seen = seen
         return stable, max(min(pending), 0.05) if pending else None
 
-    @staticmethod
-    def _wait(fingerprint: Fingerprint, seen_s: float) -> float:
+    def _wait(self, fingerprint: Fingerprint, seen_s: float) -> float:
         """Seconds until a version seen unchanged for `seen_s` counts as complete."""
         by_clock = SETTLE_S - seen_s
         if fingerprint.card_says == "awaited":
             return by_clock
         second_look = 0.0 if fingerprint.card_says == "whole" else RECHECK_S - seen_s
-        return min(by_clock, max(SETTLE_S - fingerprint.age_s, second_look))
+        return min(by_clock, max(SETTLE_S - fingerprint.age_s(self._clock.wall()), second_look))
 
 
 def fingerprint(model: Path) -> Fingerprint | None:

@@ -18,6 +18,8 @@ from app.inference.batching import BatchingEngine
 from app.inference.classifier import Classifier
 from app.inference.control import Control, ControlFile
 from app.inference.layout import (
+    SYSTEM_CLOCK,
+    Clock,
     Fingerprint,
     Found,
     RepositoryUnreadable,
@@ -57,6 +59,7 @@ class Repository:
         pinned_default: int | None = None,
         poll_interval_s: float = 2.0,
         observer: Observer | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.source, self.policy, self.control = source, policy, control
         self.pinned_default = pinned_default
@@ -65,7 +68,7 @@ class Repository:
         self._served: dict[int, Served] = {}
         self._default: Served | None = None
         self._found: dict[int, Found] = {}
-        self._settling = Settling()
+        self._settling = Settling(clock)
         self._stable: set[int] = set()
         self._failed: dict[int, tuple[Fingerprint | None, str]] = {}
         self._loading: set[int] = set()
@@ -128,9 +131,14 @@ class Repository:
         async with self._lock:
             for version in list(self._served):
                 self._retire(version)
-        await asyncio.gather(*self._retiring)
+        await self.retired()
         await asyncio.to_thread(self._executor.shutdown)
         self._files.shutdown(wait=False)
+
+    async def retired(self) -> None:
+        """Wait until the engine of every version retired so far has stopped (each stops once
+        its last lease ends)."""
+        await asyncio.gather(*self._retiring)
 
     async def _on_files(self, call: Callable[..., T], *args: object) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._files, call, *args)
