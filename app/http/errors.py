@@ -45,7 +45,12 @@ def protocol_route(path: str) -> bool:
 def error_body(scope: Scope, message: str) -> dict[str, str]:
     """An error in the route's format, for every error this service answers: the Open Inference
     Protocol's `{"error": message}` under /v2, FastAPI's `{"detail": message}` elsewhere."""
-    return {"error" if protocol_route(route_path(scope)) else "detail": message}
+    return error_body_at(route_path(scope), message)
+
+
+def error_body_at(path: str, message: str) -> dict[str, str]:
+    """`error_body` for a route path (the server protocol's refusals, before any scope)."""
+    return {"error" if protocol_route(path) else "detail": message}
 
 
 def error_response(

@@ -20,6 +20,8 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from app.http.errors import error_body_at
+
 MAX_HEAD_BYTES = 128 * 1024  # request line and headers
 MAX_HEADERS = 100
 # The request line's target, as Apache's LimitRequestLine: a longer query string would cost its
@@ -123,7 +125,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             cycle.disconnected = True  # what the app sends from now on goes nowhere
             cycle.message_event.set()
         if answerable:
-            body = json.dumps({"detail": reason}).encode()
+            # The target's path is the route path: uvicorn puts root_path in front of it.
+            path = self.url.partition(b"?")[0].decode("latin-1")
+            body = json.dumps(error_body_at(path, reason)).encode()
             phrase = HTTPStatus(status).phrase.encode()
             self.transport.write(
                 b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\n"
