@@ -6,13 +6,13 @@ line and the request metrics at the end. At startup, a ModelLoadError reported a
 message. One layer for all of it: each ASGI layer costs every request a call and a wrapped send.
 """
 
+import asyncio
 import logging
 import random
 import sys
 import time
 from typing import Any
 
-import anyio
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -109,7 +109,7 @@ class ServiceMiddleware:
         chunks: list[bytes] = []
         size = 0
         try:
-            with anyio.fail_after(self.timeout_s):
+            async with asyncio.timeout(self.timeout_s):
                 while True:
                     message = await receive()
                     if message["type"] != "http.request":

@@ -156,6 +156,8 @@ async def predict(request: Request) -> Response:
 
 def requested_version(request: Request) -> int | None:
     """`?version=N` (a positive integer), or None; FormError (422) for anything else."""
+    if not request.scope["query_string"]:  # the common request: nothing to parse
+        return None
     value = request.query_params.get("version")
     if not value:
         return None
@@ -167,6 +169,8 @@ def requested_version(request: Request) -> int | None:
 
 def read_flags(request: Request) -> tuple[bool, bool]:
     """(normalize, include_image) from the query string; FormError (422) for a bad value."""
+    if not request.scope["query_string"]:
+        return True, False
     params = request.query_params
     return query_flag(params, "normalize", True), query_flag(params, "include_image", False)
 
