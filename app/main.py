@@ -7,14 +7,15 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
+from starlette.middleware.cors import CORSMiddleware
 
 from app import __version__
 from app.http.dependencies import Serving
 from app.http.errors import register_error_handlers
-from app.http.middleware import QuietStartupFailure, RequestBodyGuard, RequestTelemetry
+from app.http.middleware import ServiceMiddleware
 from app.http.routes import health, metrics, predict, repository, ui, v2
 from app.http.routes.direct import check_direct_routes
-from app.http.security import ApiKeyAuth, add_cors, document_api_key
+from app.http.security import KeyCheck, cors_options, document_api_key
 from app.imaging.decoder import Decoder
 from app.inference.batching import BatchingEngine
 from app.inference.classifier import Classifier
@@ -79,8 +80,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await models.start()
         decoder = Decoder(settings.decode_threads, settings.max_image_pixels)
         app.state.serving = Serving(settings, models, decoder, app.state.metrics)
-        # Start-up leaves ~75,000 objects (FastAPI, pydantic, NumPy, LiteRT); a full collection
-        # over them took 50-140 ms on a busy 2-core machine, stalling every request in flight.
+        # Start-up leaves tens of thousands of long-lived objects (FastAPI, pydantic, NumPy,
+        # LiteRT): frozen, a full collection never walks them while requests wait.
         gc.collect()
         gc.freeze()
         app.state.ready = True
@@ -118,14 +119,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ui.router)
     app.mount(ui.STATIC_URL, ui.static_files(), name="static")
     check_direct_routes(app.routes)
-    app.add_middleware(
-        RequestBodyGuard, limit=settings.max_upload_bytes, timeout_s=settings.body_timeout_s
-    )
+    key = None
     if settings.api_key is not None:
-        app.add_middleware(ApiKeyAuth, key=settings.api_key.get_secret_value())
+        key = KeyCheck(settings.api_key.get_secret_value())
         document_api_key(app)
-    add_cors(app, settings.cors_origins)  # outside the key check: preflights carry no key
-    app.add_middleware(QuietStartupFailure)
-    # Outermost: logs and counts every status, the guard's 413/408 and CORS refusals included.
-    app.add_middleware(RequestTelemetry, metrics=app.state.metrics)
+    cors = cors_options(settings.cors_origins)
+    if cors is not None:  # inside the key check, which lets preflights (they carry no key) by
+        app.add_middleware(CORSMiddleware, **cors)
+    app.add_middleware(
+        ServiceMiddleware,
+        metrics=app.state.metrics,
+        limit=settings.max_upload_bytes,
+        timeout_s=settings.body_timeout_s,
+        key=key,
+        cors=cors,
+    )
     return app

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 
+from tests import procfs
 from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -145,14 +146,10 @@ def worker_pids(server: Server) -> list[int]:
 
 
 def _children(pid: int) -> list[int]:
-    children = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            stat = _read(entry / "stat")
-            # Field 4 (ppid) follows the parenthesised command name, which may hold spaces.
-            if stat and int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                children.append(int(entry.name))
-    return sorted(children)
+    try:
+        return sorted(procfs.children(pid))
+    except OSError:  # the process ended meanwhile
+        return []
 
 
 def _read(path: Path) -> str:
@@ -178,11 +175,11 @@ def _cpu_seconds(server: Server) -> float:
 
 
 def rss_mb(pid: int) -> float | None:
-    """VmRSS of a process in MiB, from /proc/<pid>/status; None if it is gone."""
-    for line in _read(Path(f"/proc/{pid}/status")).splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return None
+    """VmRSS of a process in MiB; None if it is gone."""
+    try:
+        return round(procfs.rss_mb(pid), 1)
+    except (OSError, KeyError):
+        return None
 
 
 def memory(server: Server) -> dict[str, object]:

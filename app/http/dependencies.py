@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import numpy as np
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from numpy.typing import NDArray
+from starlette.datastructures import State
 
 from app.imaging.decoder import Decoder
 from app.inference.abstention import NotADigit, verdict
+from app.inference.layout import MODEL_NAME
 from app.inference.model_file import ModelInfo
 from app.inference.repository import Repository
 from app.metrics import Metrics
@@ -49,6 +51,17 @@ class Serving:
         return verdicts
 
 
+def not_ready(state: State) -> str | None:
+    """Why the app is not ready to serve (None: it is): the lifespan has not finished starting,
+    or no version is served (every one was unloaded). /readyz and /v2 readiness both ask this."""
+    serving = getattr(state, "serving", None)
+    if not getattr(state, "ready", False) or serving is None:
+        return "model not loaded yet"
+    if serving.models.default is None:
+        return "no model version is served"
+    return None
+
+
 async def get_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
@@ -62,5 +75,8 @@ async def get_decoder(request: Request) -> Decoder:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+ModelName = Annotated[
+    str, Path(examples=[MODEL_NAME], description=f"the served model: {MODEL_NAME}")
+]
 ModelsDep = Annotated[Repository, Depends(get_models)]
 DecoderDep = Annotated[Decoder, Depends(get_decoder)]

@@ -12,7 +12,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import Scope
 
 from app.http.forms import FormError
-from app.http.schemas import ErrorResponse
+from app.http.schemas import ErrorResponse, ProtocolErrorResponse
 from app.imaging.errors import (
     EmptyImage,
     ImageError,
@@ -45,7 +45,12 @@ def protocol_route(path: str) -> bool:
 def error_body(scope: Scope, message: str) -> dict[str, str]:
     """An error in the route's format, for every error this service answers: the Open Inference
     Protocol's `{"error": message}` under /v2, FastAPI's `{"detail": message}` elsewhere."""
-    return {"error" if protocol_route(route_path(scope)) else "detail": message}
+    return error_body_at(route_path(scope), message)
+
+
+def error_body_at(path: str, message: str) -> dict[str, str]:
+    """`error_body` for a route path (the server protocol's refusals, before any scope)."""
+    return {"error" if protocol_route(path) else "detail": message}
 
 
 def error_response(
@@ -74,18 +79,25 @@ def image_error_status(exc: ImageError) -> int:
     return 400
 
 
-def _error(description: str) -> dict[str, Any]:
-    return {"model": ErrorResponse, "description": description}
+def error_doc(description: str, protocol: bool = False) -> dict[str, Any]:
+    """An error response as a route documents it: its shape (`{"error"}` on the protocol's
+    routes, else `{"detail"}`) and when it happens."""
+    return {
+        "model": ProtocolErrorResponse if protocol else ErrorResponse,
+        "description": description,
+    }
 
 
 PREDICT_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: _error("empty, corrupt or truncated image"),
-    404: _error("no such model version is served (`?version=`); the message lists those that are"),
-    408: _error("the request body was not received in time"),
-    413: _error("body over the upload limit, too many pixels, or too many files"),
-    415: _error("not an image in an accepted format (PNG, JPEG, GIF, BMP, WebP, TIFF)"),
-    422: _error("missing `file` field, not multipart, or an image with no digit in it"),
-    503: _error("inference queue full: retry after the `Retry-After` seconds"),
+    400: error_doc("empty, corrupt or truncated image"),
+    404: error_doc(
+        "no such model version is served (`?version=`); the message lists those that are"
+    ),
+    408: error_doc("the request body was not received in time"),
+    413: error_doc("body over the upload limit, too many pixels, or too many files"),
+    415: error_doc("not an image in an accepted format (PNG, JPEG, GIF, BMP, WebP, TIFF)"),
+    422: error_doc("missing `file` field, not multipart, or an image with no digit in it"),
+    503: error_doc("inference queue full: retry after the `Retry-After` seconds"),
 }
 
 

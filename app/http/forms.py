@@ -1,10 +1,9 @@
 """Pure request parsing for the hot path: a multipart body and boolean query flags.
 
-POST /predict parses its form with these instead of FastAPI's `UploadFile` machinery, which
-feeds the body byte by byte through python-multipart's state machine, spools every part through
-a SpooledTemporaryFile and validates each parameter with pydantic: for a 28x28 PNG that took
-over half the time of the whole request. The body is already in memory and bounded by
-RequestBodyGuard, so here it is split with `bytes.find` (RFC 7578) and parts stay bytes.
+POST /predict parses its form with these instead of FastAPI's `UploadFile` machinery (a
+byte-by-byte state machine, a SpooledTemporaryFile per part, pydantic per parameter): the body
+is already in memory and bounded by ServiceMiddleware, so here it is split with `bytes.find`
+(RFC 7578) and parts stay bytes.
 """
 
 import re

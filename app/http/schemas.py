@@ -3,6 +3,7 @@
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from app.inference.abstention import Reason
+from app.inference.layout import MODEL_NAME
 
 EXAMPLE_PROBABILITIES: list[JsonValue] = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.9999, 0.0, 0.0001]
 EXAMPLE_UNSURE: list[JsonValue] = [0.02, 0.05, 0.08, 0.41, 0.03, 0.21, 0.02, 0.04, 0.12, 0.02]
@@ -12,7 +13,7 @@ DIGIT_EXAMPLE: dict[str, JsonValue] = {
     "probabilities": EXAMPLE_PROBABILITIES,
     "not_a_digit": None,
     "normalized": False,
-    "model": {"name": "mnist", "version": "2"},
+    "model": {"name": MODEL_NAME, "version": "2"},
     "image": None,
 }
 NOT_A_DIGIT_EXAMPLE: dict[str, JsonValue] = {
@@ -25,12 +26,12 @@ NOT_A_DIGIT_EXAMPLE: dict[str, JsonValue] = {
         "detail": "the highest probability, 0.41, is below this model's threshold 0.87",
     },
     "normalized": True,
-    "model": {"name": "mnist", "version": "3"},
+    "model": {"name": MODEL_NAME, "version": "3"},
 }
 
 
 class ModelRef(BaseModel):
-    name: str = Field(examples=["mnist"])
+    name: str = Field(examples=[MODEL_NAME])
     version: str = Field(examples=["1"])
 
 
@@ -108,7 +109,7 @@ class Health(BaseModel):
 
 
 class ModelMetadata(BaseModel):
-    name: str = Field(examples=["mnist"])
+    name: str = Field(examples=[MODEL_NAME])
     version: str = Field(examples=["1"])
     file: str = Field(examples=["model.keras"], description="model file name")
     sha256: str = Field(description="sha256 of the served model file")

@@ -1,15 +1,13 @@
-"""Optional API key on every route but health and the page's static shell; CORS when configured."""
+"""Optional API key on every route but health and the page's static shell; CORS options."""
 
 import hmac
 import logging
 from typing import Any
 
 from fastapi import FastAPI
-from starlette.middleware.cors import CORSMiddleware
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope
 
-from app.http.errors import error_body, protocol_route, route_path
-from app.http.middleware import send_json
+from app.http.errors import protocol_route, route_path
 from app.http.schemas import ErrorResponse, ProtocolErrorResponse
 
 logger = logging.getLogger(__name__)
@@ -20,7 +18,7 @@ KEY_HEADERS = frozenset({b"authorization", KEY_HEADER.lower().encode()})
 # the page asks the visitor for the key when the API answers 401 (see static/app.js).
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/", "/docs", "/redoc", "/openapi.json"})
 PUBLIC_PREFIXES = ("/v2/health/", "/static/")
-CHALLENGE = (b"www-authenticate", b'Bearer realm="mnist-serve"')
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="mnist-serve"'}
 MISSING = f"this service needs an API key: send `Authorization: Bearer <key>` or `{KEY_HEADER}`"
 WRONG = "the API key is not valid"
 
@@ -48,31 +46,27 @@ def presented_key(headers: list[tuple[bytes, bytes]]) -> bytes | None:
     return found.get(KEY_HEADER.lower().encode()) or None
 
 
-class ApiKeyAuth:
-    """401 with `WWW-Authenticate` unless a non-public request carries the key."""
+class KeyCheck:
+    """The API key's verdict on a request: None to let it through, else the refusal (401 with
+    `WWW-Authenticate`, or 400 for a key sent twice). The service's middleware asks it."""
 
-    def __init__(self, app: ASGIApp, key: str) -> None:
-        self.app = app
+    def __init__(self, key: str) -> None:
         self.key = key.encode()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def refusal(self, scope: Scope) -> tuple[int, str, dict[str, str]] | None:
         # OPTIONS too: it reveals a route's methods (405 + Allow). CORS preflights, which carry
-        # no key, are answered by CORSMiddleware outside this one (add_cors).
-        if scope["type"] != "http" or is_public(route_path(scope)):
-            await self.app(scope, receive, send)
-            return
+        # no key, are answered by CORSMiddleware before this check (see is_preflight).
+        if is_public(route_path(scope)):
+            return None
         try:
             key = presented_key(scope["headers"])
         except AmbiguousKey as exc:
             self.log_refusal(scope, "ambiguous")
-            await send_json(send, 400, error_body(scope, f"{exc}; send the API key once"))
-            return
+            return 400, f"{exc}; send the API key once", {}
         if key is not None and hmac.compare_digest(key, self.key):
-            await self.app(scope, receive, send)
-            return
+            return None
         self.log_refusal(scope, "missing" if key is None else "wrong")
-        body = error_body(scope, MISSING if key is None else WRONG)
-        await send_json(send, 401, body, (CHALLENGE,))
+        return 401, MISSING if key is None else WRONG, CHALLENGE
 
     @staticmethod
     def log_refusal(scope: Scope, reason: str) -> None:
@@ -83,18 +77,25 @@ class ApiKeyAuth:
         )
 
 
-def add_cors(app: FastAPI, origins: list[str]) -> None:
-    """Allow those browser origins to call the API; with none, no CORS headers at all. Added
-    after ApiKeyAuth, so it wraps it: preflights (OPTIONS, no key) are answered before the key
-    check, and every other request, OPTIONS included, still meets it."""
-    if origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=origins,
-            allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", KEY_HEADER, "Content-Type", "X-Request-ID"],
-            expose_headers=["Retry-After", "X-Request-ID"],
-        )
+def is_preflight(scope: Scope) -> bool:
+    """A CORS preflight: OPTIONS with Origin and Access-Control-Request-Method (as Starlette's
+    CORSMiddleware tells them apart); browsers send it without credentials."""
+    if scope["method"] != "OPTIONS":
+        return False
+    names = {name for name, _ in scope["headers"]}
+    return b"origin" in names and b"access-control-request-method" in names
+
+
+def cors_options(origins: list[str]) -> dict[str, Any] | None:
+    """CORSMiddleware's options for those browser origins; None (no CORS headers) for none."""
+    if not origins:
+        return None
+    return {
+        "allow_origins": origins,
+        "allow_methods": ["GET", "POST"],
+        "allow_headers": ["Authorization", KEY_HEADER, "Content-Type", "X-Request-ID"],
+        "expose_headers": ["Retry-After", "X-Request-ID"],
+    }
 
 
 def document_api_key(app: FastAPI) -> None:

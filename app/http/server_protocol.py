@@ -3,7 +3,7 @@
 httptools (llhttp) has no limit on a request line or its headers, and joins the pieces of a
 long header value as they arrive, on the event loop, before any route or key check runs
 (figures in docs/reliability.md). uvicorn bounds heads only for h11
-(`h11_max_incomplete_event_size`), which costs about a third more CPU per request. This
+(`h11_max_incomplete_event_size`), which costs more CPU per request. This
 subclass, passed to uvicorn by its import string (as `--http` takes one), feeds the parser no
 more head bytes than MAX_HEAD_BYTES + 1 and refuses a head of more than MAX_HEADERS fields or a
 target of more than MAX_URL_BYTES, so what a head costs is bounded whatever the client sends.
@@ -20,14 +20,15 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from app.http.errors import error_body_at
+
 MAX_HEAD_BYTES = 128 * 1024  # request line and headers
 MAX_HEADERS = 100
-# The request line's target, as Apache's LimitRequestLine: a longer query string would cost its
-# parser (Starlette's QueryParams) tens of milliseconds on the event loop.
+# The request line's target, as Apache's LimitRequestLine: the query string's parser
+# (Starlette's QueryParams) runs on the event loop, in time that grows with its length.
 MAX_URL_BYTES = 8 * 1024
-# Chunks of one chunked body: each costs a Python call, and a body of one-byte chunks held the
-# event loop for tens of milliseconds per read. An upload of the largest size allowed needs
-# no more than this unless its chunks are under ~1 KiB.
+# Chunks of one chunked body: each costs a Python call on the event loop. An upload of the
+# largest size allowed needs no more than this unless its chunks are under ~1 KiB.
 MAX_CHUNKS = 4096
 HEAD_SLICE = 16 * 1024  # a head is parsed this much at a time
 
@@ -123,7 +124,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             cycle.disconnected = True  # what the app sends from now on goes nowhere
             cycle.message_event.set()
         if answerable:
-            body = json.dumps({"detail": reason}).encode()
+            # The target's path is the route path: uvicorn puts root_path in front of it.
+            path = self.url.partition(b"?")[0].decode("latin-1")
+            body = json.dumps(error_body_at(path, reason)).encode()
             phrase = HTTPStatus(status).phrase.encode()
             self.transport.write(
                 b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\n"

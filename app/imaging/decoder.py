@@ -1,4 +1,4 @@
-"""Where an upload is decoded: the one owner of that decision.
+"""Where an upload is decoded and a request body parsed: the one owner of that decision.
 
 A small PNG that the libspng fast path takes decodes in less time than a hand-off to a thread
 costs, so it is decoded on the event loop. Everything else runs in the decoder's own threads:
@@ -32,6 +32,9 @@ T = TypeVar("T")
 INLINE_MAX_BYTES = 4096
 INLINE_MAX_PIXELS = FAST_MAX_SIDE * FAST_MAX_SIDE
 HEAVY_PIXELS = 2_000_000
+# Request bodies up to this size are parsed on the event loop: the parsers bound their work,
+# so a small body is cheap even when built to be slow; a larger one is parsed in a thread.
+INLINE_PARSE_MAX_BYTES = 16 * 1024
 
 
 def decodes_inline(data: bytes, header: Header | None = None) -> bool:
@@ -67,6 +70,18 @@ class Decoder:
         async with self.heavy:
             return await anyio.to_thread.run_sync(call, limiter=self.limiter)
 
+    async def parse(self, function: Callable[..., T], body: bytes, *args: object) -> T:
+        """`function(body, *args)`: a bounded parser of a request body, inline for a small body,
+        else on the decoder's threads."""
+        if len(body) <= INLINE_PARSE_MAX_BYTES:
+            return function(body, *args)
+        return await self.run(function, body, *args)
+
+    async def run_images(self, images: list[bytes], function: Callable[..., T], *args: object) -> T:
+        """`function(*args)` that decodes `images`, on the decoder's threads (the heavy lane
+        when any of them is heavy)."""
+        return await self.run(function, *args, heavy=any(is_heavy(data) for data in images))
+
     async def prepare(self, data: bytes, normalize: bool) -> PreparedImage:
         """One upload -> PreparedImage; ImageError (a 4xx) if it is not a usable image."""
         header = read_header(data)
@@ -79,8 +94,7 @@ class Decoder:
     ) -> list[PreparedImage | Exception]:
         """Several uploads in one thread hop; each item is its image or its own error: an
         ImageError, or any other exception (logged: a bug), so one item never fails the rest."""
-        heavy = any(is_heavy(data) for data in payloads)
-        return await self.run(self._prepare_all, payloads, normalize, heavy=heavy)
+        return await self.run_images(payloads, self._prepare_all, payloads, normalize)
 
     def _prepare(self, data: bytes, normalize: bool, header: Header | None = None) -> PreparedImage:
         return prepare_image(data, max_pixels=self.max_pixels, normalize=normalize, header=header)

@@ -37,8 +37,7 @@ def split_body(body: bytes, header_length: str | None) -> tuple[bytes, memoryvie
     if header_length is None:
         return body, memoryview(b"")
     text = header_length.strip()
-    # At most 18 digits: int() refuses over 4,300 (a ValueError, which was a 500), and no body
-    # is longer than that anyway.
+    # At most 18 digits: no body is longer, and int() raises on over 4,300 of them.
     size = int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else 0
     if not 0 < size <= len(body):
         raise ProtocolError(

@@ -4,7 +4,7 @@ that switch abstention off or override the threshold, and the shipped versions (
 
 import contextlib
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,9 @@ def shipped_client() -> Iterator[TestClient]:
 
 class Refusing:
     """A decoder whose photo stage refuses every upload (no digit shape found)."""
+
+    async def parse(self, function: Callable[..., Any], body: bytes, *args: object) -> Any:
+        return function(body, *args)  # the route's form, parsed as the real decoder does
 
     async def prepare(self, data: bytes, normalize: bool) -> PreparedImage:
         return PreparedImage(noise_texture(), normalized=True, refusal=NO_SHAPE)

@@ -3,7 +3,8 @@
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from app.http.dependencies import ModelsDep, SettingsDep
+from app.http.dependencies import ModelsDep, SettingsDep, not_ready
+from app.http.errors import error_response
 from app.http.schemas import ErrorResponse, Health, ModelMetadata
 
 router = APIRouter(tags=["operations"])
@@ -21,11 +22,9 @@ async def healthz() -> Health:
     responses={503: {"model": ErrorResponse, "description": "no model version served"}},
 )
 async def readyz(request: Request) -> Health | JSONResponse:
-    serving = getattr(request.app.state, "serving", None)
-    if not getattr(request.app.state, "ready", False) or serving is None:
-        return JSONResponse({"detail": "model not loaded yet"}, status_code=503)
-    if serving.models.default is None:
-        return JSONResponse({"detail": "no model version is served"}, status_code=503)
+    reason = not_ready(request.app.state)
+    if reason is not None:
+        return error_response(request, reason, 503)
     return Health(status="ready")
 
 

@@ -33,9 +33,6 @@ from app.inference.served import Served
 # The hot paths: each endpoint reads its own request (app.http.forms) and finds what the lifespan
 # built in app.state.serving (tests swap it there), so FastAPI resolves nothing per request.
 router = APIRouter(tags=["prediction"], route_class=DirectRoute)
-# Bodies up to this size are split on the event loop, cheap even when built to be slow; larger
-# ones (up to 1000 parts with the most header text allowed) in a thread.
-INLINE_PARSE_MAX_BYTES = 16 * 1024
 
 NORMALIZE_TEXT = (
     "Crop, centre and scale the digit the way MNIST was made (polarity, background, 20 px box, "
@@ -156,6 +153,8 @@ async def predict(request: Request) -> Response:
 
 def requested_version(request: Request) -> int | None:
     """`?version=N` (a positive integer), or None; FormError (422) for anything else."""
+    if not request.scope["query_string"]:  # the common request: nothing to parse
+        return None
     value = request.query_params.get("version")
     if not value:
         return None
@@ -167,18 +166,16 @@ def requested_version(request: Request) -> int | None:
 
 def read_flags(request: Request) -> tuple[bool, bool]:
     """(normalize, include_image) from the query string; FormError (422) for a bad value."""
+    if not request.scope["query_string"]:
+        return True, False
     params = request.query_params
     return query_flag(params, "normalize", True), query_flag(params, "include_image", False)
 
 
 async def read_form(request: Request, decoder: Decoder) -> list[FormPart]:
-    """The parts of the request's multipart body; FormError (422) if it is not one. A large
-    body is split on the decoder's threads, which bound how many threads uploads take."""
+    """The parts of the request's multipart body; FormError (422) if it is not one."""
     boundary = multipart_boundary(request.headers.get("content-type", ""))
-    body = await request.body()
-    if len(body) <= INLINE_PARSE_MAX_BYTES:
-        return parse_multipart(body, boundary)
-    return await decoder.run(parse_multipart, body, boundary)
+    return await decoder.parse(parse_multipart, await request.body(), boundary)
 
 
 def fields(parts: list[FormPart], name: str) -> list[FormPart]:

@@ -5,19 +5,18 @@ through the repository's control file at its next poll.
 """
 
 import json
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
-from app.http.dependencies import ModelsDep
-from app.http.schemas import ProtocolErrorResponse
+from app.http.dependencies import ModelName, ModelsDep
+from app.http.errors import error_doc
 from app.inference.layout import version_number
 from app.inference.plan import State
 from app.protocol import oip
 
 router = APIRouter(prefix="/v2/repository", tags=["model repository"])
-ModelName = Annotated[str, Path(examples=[oip.MODEL_NAME], description="the model: mnist")]
 VERSION_BODY = {"parameters": {"version": "2"}}
 
 
@@ -28,11 +27,9 @@ class IndexEntry(BaseModel):
     reason: str = Field("", examples=[""], description="why the version is in this state")
 
 
-def _error(description: str) -> dict[str, Any]:
-    return {"model": ProtocolErrorResponse, "description": description}
-
-
-UNREADABLE = _error("the repository's folder cannot be read (what is served stays served)")
+UNREADABLE = error_doc(
+    "the repository's folder cannot be read (what is served stays served)", protocol=True
+)
 
 
 def _body_doc(text: str) -> dict[str, Any]:
@@ -70,7 +67,7 @@ async def version_parameter(request: Request, model_name: str) -> int | None:
     "/index",
     summary="Every version in the repository, with its state (READY, LOADING, UNAVAILABLE)",
     response_model=list[IndexEntry],
-    responses={400: _error("malformed request"), 503: UNREADABLE},
+    responses={400: error_doc("malformed request", protocol=True), 503: UNREADABLE},
     openapi_extra={
         "requestBody": {
             "required": False,
@@ -93,8 +90,10 @@ async def index(request: Request, models: ModelsDep) -> list[IndexEntry]:
     response_class=Response,
     responses={
         200: {"description": "served (empty body)"},
-        400: _error("malformed request, or the version failed to load: the reason"),
-        404: _error("unknown model or version"),
+        400: error_doc(
+            "malformed request, or the version failed to load: the reason", protocol=True
+        ),
+        404: error_doc("unknown model or version", protocol=True),
         503: UNREADABLE,
     },
     openapi_extra=_body_doc(
@@ -113,8 +112,8 @@ async def load(request: Request, models: ModelsDep, model_name: ModelName) -> Re
     response_class=Response,
     responses={
         200: {"description": "unloaded (empty body)"},
-        400: _error("malformed request"),
-        404: _error("unknown model or version"),
+        400: error_doc("malformed request", protocol=True),
+        404: error_doc("unknown model or version", protocol=True),
         503: UNREADABLE,
     },
     openapi_extra=_body_doc(

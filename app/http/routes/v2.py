@@ -7,15 +7,21 @@ that every rejection, even of malformed JSON, takes the protocol's error format.
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from numpy.typing import NDArray
 
 from app import __version__
-from app.http.dependencies import DecoderDep, ModelsDep, Serving, SettingsDep
-from app.http.schemas import ProtocolErrorResponse
-from app.imaging.decoder import Decoder, is_heavy
-from app.inference.batching import Overloaded
+from app.http.dependencies import (
+    DecoderDep,
+    ModelName,
+    ModelsDep,
+    Serving,
+    SettingsDep,
+    not_ready,
+)
+from app.http.errors import error_doc
+from app.imaging.decoder import Decoder
 from app.inference.layout import version_number
 from app.inference.served import VersionNotFound
 from app.protocol import oip
@@ -25,21 +31,22 @@ router = APIRouter(prefix="/v2", tags=["open inference protocol (KServe V2)"])
 VERSIONED = "/models/{model_name}/versions/{model_version}"
 
 
-def _error(description: str) -> dict[str, Any]:
-    return {"model": ProtocolErrorResponse, "description": description}
-
-
-UNKNOWN_MODEL = _error("another model name, or a version not served (the message lists them)")
+UNKNOWN_MODEL = error_doc(
+    "another model name, or a version not served (the message lists them)", protocol=True
+)
 MODEL_ERRORS: dict[int | str, dict[str, Any]] = {404: UNKNOWN_MODEL}
 INFER_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: _error("malformed request: JSON, tensor names, shapes, datatypes, values or images"),
+    400: error_doc(
+        "malformed request: JSON, tensor names, shapes, datatypes, values or images", protocol=True
+    ),
     404: UNKNOWN_MODEL,
-    408: _error("the request body was not received in time"),
-    413: _error("more rows than the batch limit, or a body over the upload limit"),
-    415: _error("a compressed request body"),
-    503: _error("inference queue full: retry after the `Retry-After` seconds"),
+    408: error_doc("the request body was not received in time", protocol=True),
+    413: error_doc(
+        "more rows than the batch limit, or a body over the upload limit", protocol=True
+    ),
+    415: error_doc("a compressed request body", protocol=True),
+    503: error_doc("inference queue full: retry after the `Retry-After` seconds", protocol=True),
 }
-ModelName = Annotated[str, Path(examples=[oip.MODEL_NAME], description="the served model: mnist")]
 
 
 async def requested_version(
@@ -60,13 +67,6 @@ async def requested_version(
 VersionDep = Annotated[int | None, Depends(requested_version)]
 
 
-def _ready(request: Request) -> bool:
-    """Started, and some version is served (not after every version was unloaded)."""
-    serving = getattr(request.app.state, "serving", None)
-    ready = getattr(request.app.state, "ready", False)
-    return bool(ready and serving is not None and serving.models.default is not None)
-
-
 @router.get("", summary="Server metadata: name, version, protocol extensions")
 async def server_metadata() -> dict[str, Any]:
     return oip.server_metadata(__version__)
@@ -83,7 +83,7 @@ async def server_live() -> dict[str, bool]:
     responses={503: {"description": "the model is not loaded yet"}},
 )
 async def server_ready(request: Request) -> JSONResponse:
-    ready = _ready(request)
+    ready = not_ready(request.app.state) is None
     return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
 
 
@@ -113,23 +113,22 @@ async def model_metadata(
 )
 @router.get(f"{VERSIONED}/ready", include_in_schema=False)
 async def model_ready(request: Request, version: VersionDep, models: ModelsDep) -> JSONResponse:
-    ready = _ready(request) and (version is None or version in models.versions)
+    ready = not_ready(request.app.state) is None and (version is None or version in models.versions)
     return JSONResponse({"name": oip.MODEL_NAME, "ready": ready}, status_code=200 if ready else 503)
 
 
 async def _decode(
     decoder: Decoder, body: bytes, header_length: str | None, settings: Settings, abstains: bool
 ) -> tuple[oip.InferRequest, NDArray[np.float32], list[str | None]]:
-    """Parse on the decoder's threads; then the images, if any, in their decode lane. Also each
-    row's refusal by the image pipeline."""
-    parsed = await decoder.run(
+    """The request, its rows and each row's refusal by the image pipeline; the decoder decides
+    where the body is parsed and the images decoded."""
+    parsed = await decoder.parse(
         oip.parse_infer_request, body, header_length, settings.max_batch_files, abstains
     )
     if parsed.pixels is not None:
         return parsed, *oip.request_rows(parsed, settings.max_image_pixels)
-    heavy = any(is_heavy(image) for image in parsed.images)
-    rows, refusals = await decoder.run(
-        oip.request_rows, parsed, settings.max_image_pixels, heavy=heavy
+    rows, refusals = await decoder.run_images(
+        parsed.images, oip.request_rows, parsed, settings.max_image_pixels
     )
     return parsed, rows, refusals
 
@@ -157,11 +156,7 @@ async def infer(
         body = await request.body()
         header_length = request.headers.get(oip.HEADER_LENGTH)
         parsed, rows, refusals = await _decode(decoder, body, header_length, settings, abstains)
-        try:
-            probabilities = await served.engine.predict(rows)
-        except Overloaded as exc:
-            headers = {"Retry-After": str(exc.retry_after)}
-            raise oip.ProtocolError(str(exc), 503, headers) from None
+        probabilities = await served.engine.predict(rows)
     verdicts = serving.verdicts(served.info, probabilities, refusals)
     content, json_length = oip.build_infer_response(
         parsed, probabilities, str(served.version), verdicts if abstains else None
