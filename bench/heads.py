@@ -1,7 +1,7 @@
 """Per HTTP setting of uvicorn: a 16 MB header, a 1 MB query, 1,000 header fields, a body of
 one-byte chunks; the answer (or what happened) and the worst /healthz latency meanwhile.
 
-Run from the repository root: python bench/results/issue22/heads_check.py
+Run from the repository root: python -m bench.heads
 """
 
 import os
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-ROOT = str(Path(__file__).resolve().parents[3])
+ROOT = str(Path(__file__).resolve().parents[1])
 PY = sys.executable
 VARIANTS = {
     "httptools (uvicorn's)": ["--http", "httptools"],
