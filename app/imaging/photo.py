@@ -102,10 +102,10 @@ def _light_ink(gray: NDArray[np.uint8]) -> bool:
     level = float(np.median(coarse))
     if not DARK_PAPER <= level <= LIGHT_PAPER:
         return level < DARK_PAPER
-    side = max(3, round(STROKE_KERNEL * max(coarse.shape)) | 1)
+    side = _kernel_side(coarse, STROKE_KERNEL)
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (side, side))
     signed = coarse.astype(np.int32)
-    closed = _closed(coarse, STROKE_KERNEL)
+    closed = _closed(coarse, side)
     opened = cv2.morphologyEx(coarse, cv2.MORPH_OPEN, kernel, borderType=cv2.BORDER_REPLICATE)
     dark = int(np.clip(closed - signed - NOISE_MARGIN, 0, None).sum())
     light = int(np.clip(signed - opened - NOISE_MARGIN, 0, None).sum())
@@ -118,24 +118,28 @@ def _coarse(work: NDArray[np.uint8]) -> NDArray[np.uint8]:
     return np.asarray(cv2.medianBlur(coarse, 3), np.uint8)
 
 
-def _closed(image: NDArray[np.uint8], fraction: float) -> NDArray[np.uint8]:
-    """A closing with a square kernel `fraction` of the image's longer side: darker marks
-    narrower than it are filled with the light around them; a shadow's edge, a step, stays."""
-    side = max(3, round(fraction * max(image.shape[:2])) | 1)
+def _closed(image: NDArray[np.uint8], side: int) -> NDArray[np.uint8]:
+    """A closing with a `side` px square: darker marks narrower than it are filled with the
+    light around them; a shadow's edge, a step, stays."""
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (side, side))
     return np.asarray(
         cv2.morphologyEx(image, cv2.MORPH_CLOSE, kernel, borderType=cv2.BORDER_REPLICATE), np.uint8
     )
 
 
+def _kernel_side(image: NDArray[np.uint8], fraction: float) -> int:
+    return max(3, round(fraction * max(image.shape[:2])) | 1)
+
+
 def _paper(coarse: NDArray[np.uint8]) -> NDArray[np.uint8]:
     """The paper under the coarse image: closed as wide as the strokes need and no wider.
-    Each wider closing erases wider marks; once one finds little more ink than the one before
-    (the strokes are all found), it is kept, so a shadow wider than the strokes (a pen's, a
-    hand's, a blind's) stays light, not ink. With no such plateau the widest is kept."""
+    Each wider closing erases wider marks; once one finds little more ink than the narrower
+    one before (the strokes are all found), it is kept, so a shadow wider than the strokes (a
+    pen's, a hand's, a blind's) stays light, not ink. With no such plateau the widest is kept."""
+    sides = sorted({_kernel_side(coarse, fraction) for fraction in LIGHT_KERNELS})
     ink = 0.0
-    for index, fraction in enumerate(LIGHT_KERNELS):
-        paper = _closed(coarse, fraction)
+    for index, side in enumerate(sides):
+        paper = _closed(coarse, side)
         darkness = _darkness(coarse, np.maximum(paper.astype(np.float32), 1.0))
         found = float(np.clip(darkness - MIN_DARKNESS, 0.0, None).sum())
         if index and ink > 0 and found <= PLATEAU * ink:
