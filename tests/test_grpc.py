@@ -5,9 +5,13 @@ same protobuf symbols (package `inference`), which one process cannot hold twice
 """
 
 import re
+import signal
 import subprocess
+import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import grpc
@@ -17,10 +21,11 @@ import pytest
 import tritonclient.grpc as triton
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from PIL import Image
 from tritonclient.utils import InferenceServerException
 
 from tests import servers
-from tests.support import free_port, png
+from tests.support import encode, free_port, png
 from training.data import Mnist
 
 pytestmark = pytest.mark.server
@@ -39,6 +44,7 @@ class Server:
         self.process = running.process
 
 
+@contextmanager
 def start(folder: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[Server]:
     port = free_port()
     with servers.running(folder, "--grpc-port", str(port), *args, env=env) as running:
@@ -47,14 +53,16 @@ def start(folder: Path, *args: str, env: dict[str, str] | None = None) -> Iterat
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    yield from start(tmp_path_factory.mktemp("grpc"))
+    with start(tmp_path_factory.mktemp("grpc")) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
 def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """With an API key, and two workers bound to one gRPC port (SO_REUSEPORT)."""
     folder = tmp_path_factory.mktemp("grpc-key")
-    yield from start(folder, "--workers", "2", env={"MNIST_API_API_KEY": KEY})
+    with start(folder, "--workers", "2", env={"MNIST_API_API_KEY": KEY}) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -338,3 +346,58 @@ def test_grpc_port_that_is_not_a_port_stops_startup(args: list[str], env: dict[s
     )
     assert done.returncode == 2
     assert "MNIST_API_GRPC_PORT must be a port number from 1 to 65535, or 0" in done.stderr.decode()
+
+
+def test_grpc_overload_is_unavailable(
+    tmp_path_factory: pytest.TempPathFactory, digits: np.ndarray
+) -> None:
+    """With a queue of one row, concurrent batches are refused as REST's 503: UNAVAILABLE."""
+    folder = tmp_path_factory.mktemp("grpc-overload")
+    batch = pixel_input(np.repeat(digits[:1], 64, axis=0))
+    deadline = time.monotonic() + 30
+    refused_once = threading.Event()
+
+    def stream(target: str) -> list[str]:
+        codes = []
+        with triton.InferenceServerClient(target) as stream_client:
+            while time.monotonic() < deadline and not refused_once.is_set():
+                try:
+                    stream_client.infer("mnist", [batch])
+                    codes.append("OK")
+                except InferenceServerException as exc:
+                    codes.append(f"{exc.status()}: {exc.message()}")
+                    refused_once.set()
+        return codes
+
+    overloaded = start(folder, env={"MNIST_API_QUEUE_MAX_ROWS": "1"})
+    with overloaded as server, ThreadPoolExecutor(LOAD_STREAMS) as pool:
+        targets = [server.target] * LOAD_STREAMS
+        codes = [code for result in pool.map(stream, targets) for code in result]
+    refused = f"{grpc.StatusCode.UNAVAILABLE}: inference queue is full"
+    assert all(code == "OK" or code.startswith(refused) for code in codes), set(codes)
+    assert any(code.startswith(refused) for code in codes)
+
+
+def test_grpc_call_in_flight_at_shutdown_is_answered(
+    tmp_path_factory: pytest.TempPathFactory, digits: np.ndarray
+) -> None:
+    """SIGTERM while large photos decode: the call is answered, then the server exits 0."""
+    side = 4000  # 16 M pixels, the image limit: each takes a few tenths of a second
+    photo = encode(Image.fromarray(255 - digits[0]).resize((side, side), Image.BILINEAR))
+    answered: dict[str, float] = {}
+
+    def call(target: str) -> None:
+        with triton.InferenceServerClient(target) as call_client:
+            result = call_client.infer("mnist", [image_input(*[photo] * 4)], client_timeout=60)
+        assert result.as_numpy("probabilities").shape == (4, 10)
+        answered["at"] = time.monotonic()
+
+    with start(tmp_path_factory.mktemp("grpc-shutdown")) as server:
+        caller = threading.Thread(target=call, args=(server.target,))
+        caller.start()
+        time.sleep(0.5)
+        server.process.send_signal(signal.SIGTERM)
+        stopped = time.monotonic()
+        caller.join(timeout=60)
+        assert server.process.wait(timeout=30) == 0
+    assert answered["at"] > stopped
