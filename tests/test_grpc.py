@@ -4,9 +4,11 @@ The app's own generated modules are never imported here: they and tritonclient.g
 same protobuf symbols (package `inference`), which one process cannot hold twice.
 """
 
+import itertools
 import re
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -25,7 +27,7 @@ from PIL import Image
 from tritonclient.utils import InferenceServerException
 
 from tests import servers
-from tests.support import encode, free_port, png
+from tests.support import ROOT, encode, free_port, png
 from training.data import Mnist
 
 pytestmark = pytest.mark.server
@@ -401,3 +403,18 @@ def test_grpc_call_in_flight_at_shutdown_is_answered(
         caller.join(timeout=60)
         assert server.process.wait(timeout=30) == 0
     assert answered["at"] > stopped
+
+
+def test_grpc_docs_example_prints_what_it_says(server: Server) -> None:
+    text = (ROOT / "docs" / "grpc.md").read_text()
+    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    code = code.replace("127.0.0.1:8001", server.target)
+    lines = code.splitlines()
+    shown = [line[2:] for before, line in itertools.pairwise(lines) if before.startswith("print(")]
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    printed = done.stdout.splitlines()
+    assert printed[0] == shown[0]
+    assert printed[1].startswith(shown[1].split(" ")[0])  # the best class and its score
