@@ -7,6 +7,7 @@ same protobuf symbols (package `inference`), which one process cannot hold twice
 import itertools
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -348,6 +349,21 @@ def test_grpc_port_that_is_not_a_port_stops_startup(args: list[str], env: dict[s
     )
     assert done.returncode == 2
     assert "MNIST_API_GRPC_PORT must be a port number from 1 to 65535, or 0" in done.stderr.decode()
+
+
+def test_grpc_port_taken_stops_startup() -> None:
+    with socket.socket() as taken:  # bound without SO_REUSEPORT: not shareable
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        command = servers.app_command("--port", str(free_port()), "--grpc-port", str(port))
+        done = subprocess.run(
+            command, cwd=ROOT, env=servers.clean_env(), capture_output=True, timeout=120
+        )
+    assert done.returncode != 0
+    message = f"cannot serve gRPC on 127.0.0.1:{port}"
+    assert message in done.stderr.decode()
+    assert "MNIST_API_GRPC_PORT (0: no gRPC server)" in done.stderr.decode()
 
 
 def test_grpc_overload_is_unavailable(

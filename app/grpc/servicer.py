@@ -55,12 +55,19 @@ def rpc(method: Method[Request, Response]) -> Method[Request, Response]:
         start = time.perf_counter()
         try:
             response = await method(self, request, context)
+        except grpc.aio.AbortError:
+            raise
         except (oip.ProtocolError, VersionNotFound, Overloaded) as exc:
             code = status_code(exc)
             self.observe(name, code, start)
             retry = [("retry-after", str(exc.retry_after))] if isinstance(exc, Overloaded) else []
             await context.abort(code, str(exc), trailing_metadata=tuple(retry))
             raise  # not reached: abort raises
+        except Exception:
+            logger.exception("gRPC %s failed", name)
+            self.observe(name, grpc.StatusCode.INTERNAL, start)
+            await context.abort(grpc.StatusCode.INTERNAL, "internal error; see the server log")
+            raise
         self.observe(name, grpc.StatusCode.OK, start)
         return response
 
