@@ -25,8 +25,10 @@ import tritonclient.grpc as triton
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from PIL import Image
+from pydantic import ValidationError
 from tritonclient.utils import InferenceServerException
 
+from app.settings import Settings
 from tests import servers
 from tests.support import ROOT, encode, free_port, png
 from training.data import Mnist
@@ -327,6 +329,17 @@ def test_grpc_with_the_api_key_answers(keyed: Server, digits: np.ndarray) -> Non
         stub = health_pb2_grpc.HealthStub(keyed_channel)
         answer = stub.Check(health_pb2.HealthCheckRequest(), timeout=10)
     assert answer.status == health_pb2.HealthCheckResponse.SERVING
+
+
+@pytest.mark.parametrize(("value", "port"), [(0, 0), ("0", 0), (8001, 8001), (" 65535 ", 65535)])
+def test_grpc_port_setting_takes_a_port_or_zero(value: object, port: int) -> None:
+    assert Settings(grpc_port=value).grpc_port == port
+
+
+@pytest.mark.parametrize("value", [-1, 65536, "abc", "", True, 8001.5, "8001.0"])
+def test_grpc_port_setting_refuses_what_is_not_a_port(value: object) -> None:
+    with pytest.raises(ValidationError, match="MNIST_API_GRPC_PORT must be a port number"):
+        Settings(grpc_port=value)
 
 
 @pytest.mark.parametrize(
