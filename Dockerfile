@@ -22,6 +22,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     MALLOC_ARENA_MAX=2 \
     MNIST_API_HOST=0.0.0.0 \
     MNIST_API_PORT=8000 \
+    MNIST_API_GRPC_PORT=8001 \
     MNIST_API_MODEL_REPOSITORY=/srv/models
 RUN useradd --system --uid 10001 --gid 0 --no-create-home --home-dir /tmp app
 WORKDIR /srv
@@ -31,7 +32,7 @@ COPY --from=deps /opt/venv /opt/venv
 COPY models/mnist/ models/mnist/
 COPY app/ app/
 USER 10001
-EXPOSE 8000
+EXPOSE 8000 8001
 HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
   CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=4).status != 200)"]
 CMD ["python", "-m", "app"]

@@ -37,6 +37,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", help="bind address (default: 127.0.0.1, $MNIST_API_HOST)")
     parser.add_argument("--port", type=int, help="bind port (default: 8000, $MNIST_API_PORT)")
     parser.add_argument(
+        "--grpc-port",
+        help="gRPC port, 0: off (default: 8001, $MNIST_API_GRPC_PORT)",
+    )
+    parser.add_argument(
         "--workers", type=int, help="worker processes (default: 1, $MNIST_API_WORKERS)"
     )
     parser.add_argument(
@@ -112,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     for field, value in (
         ("host", args.host),
         ("port", args.port),
+        ("grpc_port", args.grpc_port),
         ("workers", args.workers),
         ("model_repository", args.repository),
     ):

@@ -2,8 +2,9 @@
 
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
@@ -26,6 +27,9 @@ from app.inference.repository import Repository
 from app.logs import configure_logging
 from app.metrics import Metrics
 from app.settings import Settings
+
+if TYPE_CHECKING:
+    from app.grpc.server import GrpcServer
 
 logger = logging.getLogger(__name__)
 NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
@@ -69,6 +73,22 @@ def build_repository(settings: Settings, metrics: Metrics | None = None) -> Repo
     )
 
 
+def ready(app: FastAPI) -> bool:
+    """Started, and some version is served (not after every version was unloaded)."""
+    serving = getattr(app.state, "serving", None)
+    return bool(app.state.ready and serving is not None and serving.models.default is not None)
+
+
+async def start_grpc(serving: Serving, is_ready: Callable[[], bool]) -> "GrpcServer":
+    # Imported here, only when serving gRPC: its generated modules define the protobuf symbols
+    # of package `inference`, as tritonclient.grpc's do, and one process can hold only one.
+    from app.grpc.server import GrpcServer
+
+    server = GrpcServer(serving, is_ready)
+    await server.start()
+    return server
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The service; its model is loaded when the lifespan starts, not at import or creation."""
     settings = settings or Settings()
@@ -79,7 +99,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         models = build_repository(settings, app.state.metrics)
         await models.start()
         decoder = Decoder(settings.decode_threads, settings.max_image_pixels)
-        app.state.serving = Serving(settings, models, decoder, app.state.metrics)
+        app.state.serving = serving = Serving(settings, models, decoder, app.state.metrics)
+        grpc_server = await start_grpc(serving, lambda: ready(app)) if settings.grpc_port else None
         # Start-up leaves tens of thousands of long-lived objects (FastAPI, pydantic, NumPy,
         # LiteRT): frozen, a full collection never walks them while requests wait.
         gc.collect()
@@ -96,6 +117,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             app.state.ready = False
+            if grpc_server is not None:
+                await grpc_server.stop()
             await models.stop()
 
     app = FastAPI(

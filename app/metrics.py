@@ -69,6 +69,19 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
+        self.rpcs = Counter(
+            "grpc_requests_total",
+            "gRPC calls of the inference service by method and status code",
+            ["method", "code"],
+            registry=registry,
+        )
+        self.rpc_latency = Histogram(
+            "grpc_request_duration_seconds",
+            "Time from a gRPC call to its answer, by method",
+            ["method"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
         self.in_flight = Gauge(
             "http_requests_in_flight",
             "HTTP requests being handled",
@@ -147,6 +160,11 @@ class Metrics:
             self._children[key] = children
         children[0].inc()
         children[1].observe(seconds)
+
+    def observe_rpc(self, method: str, code: str, seconds: float) -> None:
+        """One call of the gRPC inference service (bounded: its methods x status codes)."""
+        self.rpcs.labels(method, code).inc()
+        self.rpc_latency.labels(method).observe(seconds)
 
     def observe_batch(self, rows: int, waited_seconds: float) -> None:
         """The BatchingEngine's `observe` callback."""

@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     )
     host: str = Field("127.0.0.1", description="address `python -m app` binds")
     port: int = Field(8000, ge=1, le=65535, description="port `python -m app` binds")
+    grpc_port: int = Field(
+        8001,
+        description="port of the gRPC server (Open Inference Protocol V2) each worker runs "
+        "beside HTTP, on the same host; 0: none",
+    )
     workers: int = Field(1, ge=1, le=64, description="server processes, each with its own model")
     log_level: LogLevel = "info"
     max_upload_bytes: int = Field(
@@ -115,6 +120,17 @@ class Settings(BaseSettings):
                 f"not {str(value)[:40]!r}"
             )
         return threshold
+
+    @field_validator("grpc_port", mode="before")
+    @classmethod
+    def _valid_grpc_port(cls, value: object) -> object:
+        text = str(value).strip()
+        if isinstance(value, bool) or not text.isdigit() or int(text) > 65535:
+            raise ValueError(
+                f"{env_name('grpc_port')} must be a port number from 1 to 65535, or 0 for no "
+                f"gRPC server; not {text[:40]!r}"
+            )
+        return int(text)
 
     @field_validator("version_policy")
     @classmethod

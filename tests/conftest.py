@@ -19,6 +19,9 @@ from tests.support import (
 )
 from training.data import DATA_ENV, Mnist, load_mnist
 
+# In-process apps serve no gRPC: the app's generated modules and tritonclient.grpc's define the
+# same protobuf symbols (package `inference`), which one process cannot hold twice.
+os.environ["MNIST_API_GRPC_PORT"] = "0"
 NO_MNIST = f"${DATA_ENV} is not set: the real MNIST .npz is needed (tests never download it)"
 
 

@@ -4,6 +4,7 @@ Pure: no web framework. Implements Triton's binary tensor data and classificatio
 Every problem with a request raises `ProtocolError`, whose message names the field and the value.
 """
 
+import dataclasses
 import json
 import sys
 from dataclasses import dataclass, field
@@ -58,7 +59,9 @@ __all__ = [
     "images_to_rows",
     "model_metadata",
     "output_names",
+    "parse_infer_document",
     "parse_infer_request",
+    "raw_outputs",
     "request_rows",
     "server_metadata",
 ]
@@ -146,6 +149,14 @@ def parse_infer_request(
         ) from None
     except RecursionError:  # not reached below MAX_DEPTH; a last line of defence
         raise ProtocolError("the request JSON nests too deeply") from None
+    return parse_infer_document(document, binary, max_rows, abstains)
+
+
+def parse_infer_document(
+    document: Any, binary: memoryview, max_rows: int, abstains: bool = False
+) -> InferRequest:
+    """Validate a request as its JSON document and the binary tensor data after it: the REST
+    body parsed, or a gRPC request converted (app.protocol.grpc.converters)."""
     if not isinstance(document, dict):
         raise ProtocolError(f"the request must be a JSON object, not {type(document).__name__}")
     request_id = document.get("id")
@@ -203,6 +214,22 @@ def build_infer_response(
     if not chunks:
         return encoded, None
     return encoded + b"".join(chunks), len(encoded)
+
+
+def raw_outputs(
+    request: InferRequest,
+    probabilities: NDArray[np.float32],
+    verdicts: list[NotADigit | None] | None = None,
+) -> list[tuple[RequestedOutput, list[int], str, bytes]]:
+    """Each requested output as (output, shape, datatype, its elements as binary tensor data):
+    gRPC's raw_output_contents. `verdicts` as for `build_infer_response`."""
+    verdicts = verdicts if verdicts is not None else [None] * len(probabilities)
+    tensors = []
+    for requested in request.outputs:
+        binary = dataclasses.replace(requested, binary=True)
+        shape, datatype, _, raw = _output_tensor(binary, probabilities, verdicts)
+        tensors.append((requested, shape, datatype, raw))
+    return tensors
 
 
 def _output_tensor(

@@ -108,8 +108,10 @@ def test_service_and_budget_select_the_pods(resources: dict[str, Manifest], pod:
 def test_service_targets_the_container_port(
     resources: dict[str, Manifest], container: Manifest
 ) -> None:
-    [port] = resources["Service"]["spec"]["ports"]
-    assert port["targetPort"] in {p["name"] for p in container["ports"]}
+    ports = resources["Service"]["spec"]["ports"]
+    assert [port["name"] for port in ports] == ["http", "grpc"]
+    for port in ports:
+        assert port["targetPort"] in {p["name"] for p in container["ports"]}
 
 
 def test_autoscaler_scales_the_deployment_on_cpu(resources: dict[str, Manifest]) -> None:

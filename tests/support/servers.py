@@ -18,9 +18,10 @@ def app_command(*args: str) -> list[str]:
 
 
 def clean_env() -> dict[str, str]:
-    """The test's environment without MNIST_API_* settings, so only the flags count."""
+    """The test's environment without MNIST_API_* settings, so only the flags count; gRPC off."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MNIST_API_")}
     env["PYTHONUNBUFFERED"] = "1"
+    env["MNIST_API_GRPC_PORT"] = "0"  # no gRPC server unless a test asks (--grpc-port)
     return env
 
 

@@ -1,0 +1,1 @@
+"""What only gRPC knows: the V2 inference servicer, health, reflection, the API key, the server."""
