@@ -21,9 +21,8 @@ import tritonclient.grpc.aio as grpc_triton
 import tritonclient.http.aio as http_triton
 from PIL import Image
 
-from tests import servers
-from tests.loadgen import DIGIT_28
-from tests.support import free_port
+from tests.support import free_port, servers
+from tests.support.loadgen import DIGIT_28
 
 Infer = Callable[[], Awaitable[np.ndarray]]
 

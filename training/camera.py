@@ -7,7 +7,8 @@ Training draws / held-out draws (`held_out=True`) of the light:
 - shadows: linear or radial falloff, a straight shadow edge (a hand or a phone) with a soft
   edge through the digit, or an object's shadow (a pen, a ruler, a phone: a long rectangle
   5-60 % of the page wide, over or beside the digit) / a hand-shaped or round-edged shadow,
-  blind stripes, two straight shadows at once. Darkening 0.3-0.85 in both; vignetting and mild falloff in both.
+  blind stripes, two straight shadows at once. Darkening 0.3-0.85 in both; vignetting and mild
+  falloff in both.
 - white balance: warm-cool and green-magenta casts up to 8 % / up to 14 % (tungsten, shade).
 """
 

@@ -29,8 +29,7 @@ from pydantic import ValidationError
 from tritonclient.utils import InferenceServerException
 
 from app.settings import Settings
-from tests import servers
-from tests.support import ROOT, encode, free_port, png
+from tests.support import ROOT, encode, free_port, png, servers
 from training.data import Mnist
 
 pytestmark = pytest.mark.server
