@@ -11,7 +11,7 @@ from fastapi.telemetry import TelemetryConfig
 from starlette.middleware.cors import CORSMiddleware
 
 from app import __version__
-from app.http.dependencies import Serving
+from app.http.dependencies import Serving, not_ready
 from app.http.errors import register_error_handlers
 from app.http.middleware import ServiceMiddleware
 from app.http.routes import health, metrics, predict, repository, ui, v2
@@ -73,12 +73,6 @@ def build_repository(settings: Settings, metrics: Metrics | None = None) -> Repo
     )
 
 
-def ready(app: FastAPI) -> bool:
-    """Started, and some version is served (not after every version was unloaded)."""
-    serving = getattr(app.state, "serving", None)
-    return bool(app.state.ready and serving is not None and serving.models.default is not None)
-
-
 async def start_grpc(serving: Serving, is_ready: Callable[[], bool]) -> "GrpcServer":
     # Imported here, only when serving gRPC: its generated modules define the protobuf symbols
     # of package `inference`, as tritonclient.grpc's do, and one process can hold only one.
@@ -100,7 +94,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await models.start()
         decoder = Decoder(settings.decode_threads, settings.max_image_pixels)
         app.state.serving = serving = Serving(settings, models, decoder, app.state.metrics)
-        grpc_server = await start_grpc(serving, lambda: ready(app)) if settings.grpc_port else None
+        grpc_server = None
+        if settings.grpc_port:
+            grpc_server = await start_grpc(serving, lambda: not_ready(app.state) is None)
         # Start-up leaves tens of thousands of long-lived objects (FastAPI, pydantic, NumPy,
         # LiteRT): frozen, a full collection never walks them while requests wait.
         gc.collect()
