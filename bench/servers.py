@@ -11,8 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from tests import procfs
-from tests.support import free_port
+from tests.support import free_port, procfs
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
