@@ -412,14 +412,15 @@ def test_grpc_call_in_flight_at_shutdown_is_answered(
     tmp_path_factory: pytest.TempPathFactory, digits: np.ndarray
 ) -> None:
     """SIGTERM while large photos decode: the call is answered, then the server exits 0."""
-    side = 4000  # 16 M pixels, the image limit: each takes a few tenths of a second
+    side = 4000  # 16 M pixels, the image limit: ~0.2 s each to decode, one at a time (the heavy
+    # lane), so 16 of them (4.6 MB, under the message limit) are in flight for seconds
     photo = encode(Image.fromarray(255 - digits[0]).resize((side, side), Image.BILINEAR))
     answered: dict[str, float] = {}
 
     def call(target: str) -> None:
         with triton.InferenceServerClient(target) as call_client:
-            result = call_client.infer("mnist", [image_input(*[photo] * 4)], client_timeout=60)
-        assert result.as_numpy("probabilities").shape == (4, 10)
+            result = call_client.infer("mnist", [image_input(*[photo] * 16)], client_timeout=60)
+        assert result.as_numpy("probabilities").shape == (16, 10)
         answered["at"] = time.monotonic()
 
     with start(tmp_path_factory.mktemp("grpc-shutdown")) as server:
