@@ -76,6 +76,17 @@ def half_shadowed(page: Page) -> Page:
     return page
 
 
+def pen_shadow(ink: Ink) -> Photo:
+    """A pen's shadow across the middle of the digit: a band 110 px wide (about four strokes),
+    at 30 degrees, darkened to 45 %, with soft 4 px sides."""
+    page = centred(blank_page(800, 700), ink)
+    ys, xs = np.mgrid[0:800, 0:700].astype(np.float32)
+    across = np.abs((xs - 350) * np.sin(np.pi / 6) - (ys - 400) * np.cos(np.pi / 6))
+    shade = np.clip((across - 55) / 4 + 0.5, 0.0, 1.0)  # 0 inside the band, 1 outside
+    page *= (0.45 + 0.55 * shade)[..., None]
+    return photographed(page)
+
+
 def centred(page: Page, ink: Ink, pen: tuple[float, float, float] = PEN) -> Page:
     top = (page.shape[0] - ink.shape[0]) // 2
     left = (page.shape[1] - ink.shape[1]) // 2
@@ -141,6 +152,7 @@ SCENES: dict[str, tuple[Callable[[Ink], Photo], int]] = {
     "e-small-40px-on-1200x900": (small_on_large_page, 40),
     "f-light-ink-dark-paper": (light_on_dark, 240),
     "g-red-ink-yellow-paper": (red_on_yellow, 240),
+    "h-pen-shadow-across-digit": (pen_shadow, 240),
 }
 DIGITS = (0, 1, 2)  # MNIST test digits 7, 2, 1
 # Scenes the photo stage gets wrong today (see the report of the change that added this file):
@@ -157,6 +169,12 @@ KNOWN_BUGS: dict[str, tuple[str, tuple[int, ...]]] = {
         "loses a third of its ink. Digit 0: the closing kept for the light (the first after which "
         "a wider one finds less than twice the ink) leaves out the stroke's end in the shadow",
         (0, 2),
+    ),
+    "h-pen-shadow-across-digit": (
+        "digit 0 (a 7): its box is found, but its ink correlates 0.75 with the truth, not 0.9; the "
+        "band is not taken for ink on digits 1 and 2 (the light estimate of the widest closing "
+        "took it for ink on all three)",
+        (0,),
     ),
 }
 
