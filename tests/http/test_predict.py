@@ -15,7 +15,7 @@ from app.http.schemas import Prediction
 from app.imaging.pixels import to_model_input
 from app.inference.model_file import card_path
 from app.logs import JsonFormatter
-from tests.support import SHIPPED_MODEL
+from tests.support import PREDICTION_KEYS, SHIPPED_MODEL
 from training.data import Mnist
 
 
@@ -28,15 +28,7 @@ def post_digit(client: TestClient, data: bytes, **params: object) -> dict[str, A
 def test_predict_response_matches_schema(client: TestClient, digit_png: bytes) -> None:
     body = post_digit(client, digit_png)
     Prediction.model_validate(body)
-    assert set(body) == {
-        "digit",
-        "confidence",
-        "probabilities",
-        "not_a_digit",
-        "normalized",
-        "model",
-        "image",
-    }
+    assert set(body) == PREDICTION_KEYS
     assert body["not_a_digit"] is None  # the shipped version has no abstention threshold
 
 

@@ -5,7 +5,7 @@ import subprocess
 import httpx
 import pytest
 
-from tests.support import ROOT
+from tests.support import PREDICTION_KEYS, ROOT
 
 SAMPLES = ROOT / "docs" / "samples"
 EXPECTED = {"digit.png": 7, "drawn-3.png": 3, "typed-4.png": 4, "mnist-style-2.png": 2}
@@ -28,15 +28,7 @@ def test_sample_is_read_right_over_http(
         response = http.post("/predict", files={"file": (name, data, "image/png")})
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == {
-        "digit",
-        "confidence",
-        "probabilities",
-        "not_a_digit",
-        "normalized",
-        "model",
-        "image",
-    }
+    assert set(body) == PREDICTION_KEYS
     assert body["not_a_digit"] is None
     assert body["digit"] == digit
     assert body["confidence"] > 0.9

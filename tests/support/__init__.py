@@ -25,6 +25,16 @@ SMALL_BATCH_FILES = 3  # max_batch_files of the small-batch app of conftest
 SMALL_UPLOAD_BYTES = 64 * 1024  # max_upload_bytes of the small-upload app of conftest
 READY_TIMEOUT_S = 180.0
 BOUNDARY = b"fuzzboundary"
+# The keys of a /predict answer, as the API documents them
+PREDICTION_KEYS = {
+    "digit",
+    "confidence",
+    "probabilities",
+    "not_a_digit",
+    "normalized",
+    "model",
+    "image",
+}
 
 T = TypeVar("T")
 
