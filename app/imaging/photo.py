@@ -103,10 +103,9 @@ def _light_ink(gray: NDArray[np.uint8]) -> bool:
     if not DARK_PAPER <= level <= LIGHT_PAPER:
         return level < DARK_PAPER
     side = _kernel_side(coarse, STROKE_KERNEL)
-    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (side, side))
     signed = coarse.astype(np.int32)
-    closed = _closed(coarse, side)
-    opened = cv2.morphologyEx(coarse, cv2.MORPH_OPEN, kernel, borderType=cv2.BORDER_REPLICATE)
+    closed = _morphology(coarse, cv2.MORPH_CLOSE, side)
+    opened = _morphology(coarse, cv2.MORPH_OPEN, side)
     dark = int(np.clip(closed - signed - NOISE_MARGIN, 0, None).sum())
     light = int(np.clip(signed - opened - NOISE_MARGIN, 0, None).sum())
     return light > dark
@@ -118,12 +117,12 @@ def _coarse(work: NDArray[np.uint8]) -> NDArray[np.uint8]:
     return np.asarray(cv2.medianBlur(coarse, 3), np.uint8)
 
 
-def _closed(image: NDArray[np.uint8], side: int) -> NDArray[np.uint8]:
-    """A closing with a `side` px square: darker marks narrower than it are filled with the
-    light around them; a shadow's edge, a step, stays."""
+def _morphology(image: NDArray[np.uint8], operation: int, side: int) -> NDArray[np.uint8]:
+    """An opening or closing with a `side` px square. A closing fills darker marks narrower than
+    it with the light around them; a shadow's edge, a step, stays."""
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (side, side))
     return np.asarray(
-        cv2.morphologyEx(image, cv2.MORPH_CLOSE, kernel, borderType=cv2.BORDER_REPLICATE), np.uint8
+        cv2.morphologyEx(image, operation, kernel, borderType=cv2.BORDER_REPLICATE), np.uint8
     )
 
 
@@ -139,7 +138,7 @@ def _paper(coarse: NDArray[np.uint8]) -> NDArray[np.uint8]:
     sides = sorted({_kernel_side(coarse, fraction) for fraction in LIGHT_KERNELS})
     ink = 0.0
     for index, side in enumerate(sides):
-        paper = _closed(coarse, side)
+        paper = _morphology(coarse, cv2.MORPH_CLOSE, side)
         darkness = _darkness(coarse, np.maximum(paper.astype(np.float32), 1.0))
         found = float(np.clip(darkness - MIN_DARKNESS, 0.0, None).sum())
         if index and ink > 0 and found <= PLATEAU * ink:
